@@ -1,0 +1,396 @@
+// Package pebble is the embedded event store, on CockroachDB's Pebble
+// key-value engine. It needs no setup: a directory is all it takes.
+//
+// One sequencer goroutine owns sequence numbers and group-commits the Appends
+// that arrive while the previous group is being synced: one synced Pebble
+// batch per group, never one fsync per event.
+package pebble
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/audittrail/audittrail/internal/event"
+	"github.com/audittrail/audittrail/internal/store"
+)
+
+// Options configure the store. Start from DefaultOptions.
+type Options struct {
+	// CacheSize is the block cache in bytes.
+	CacheSize int64
+	// MemTableSize is the size of one memtable in bytes.
+	MemTableSize uint64
+	// MaxGroupEvents caps how many events one group commit takes.
+	MaxGroupEvents int
+	// Now is the clock for receive times.
+	Now func() time.Time
+	// Logger receives store and Pebble logs.
+	Logger *slog.Logger
+	// Registerer, when set, receives the store's metrics.
+	Registerer prometheus.Registerer
+}
+
+// DefaultOptions returns options fit for a small production server.
+func DefaultOptions() Options {
+	return Options{
+		CacheSize:      256 << 20,
+		MemTableSize:   64 << 20,
+		MaxGroupEvents: 16384,
+		Now:            time.Now,
+		Logger:         slog.New(slog.DiscardHandler),
+	}
+}
+
+func (o *Options) validate() error {
+	if o.CacheSize <= 0 || o.MemTableSize == 0 || o.MaxGroupEvents <= 0 {
+		return fmt.Errorf("pebble store: cache size, memtable size and max group events must be positive")
+	}
+	if o.Now == nil || o.Logger == nil {
+		return fmt.Errorf("pebble store: Now and Logger are required")
+	}
+	return nil
+}
+
+// Store is the Pebble-backed store.Store.
+type Store struct {
+	db   *pebble.DB
+	opts Options
+
+	reqs   chan *appendReq
+	mu     sync.RWMutex // guards closed against in-flight Appends
+	closed bool
+	done   chan struct{} // closed when the sequencer has exited
+
+	// Owned by the sequencer goroutine.
+	nextSeq  uint64
+	lastRecv time.Time
+	broken   error
+
+	size atomic.Uint64 // committed events; Search and Size read it
+
+	commitSeconds prometheus.Histogram
+	groupEvents   prometheus.Histogram
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens or creates the store in dir.
+func Open(dir string, opts Options) (*Store, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("pebble store: %w", err)
+	}
+	cache := pebble.NewCache(opts.CacheSize)
+	defer cache.Unref()
+	db, err := pebble.Open(dir, &pebble.Options{
+		Cache:              cache,
+		MemTableSize:       opts.MemTableSize,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             pebbleLogger{opts.Logger},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pebble store: open %s: %w", dir, err)
+	}
+	s := &Store{
+		db:   db,
+		opts: opts,
+		reqs: make(chan *appendReq, 64),
+		done: make(chan struct{}),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "audittrail_store_commit_seconds",
+			Help:    "Time to write and sync one group commit.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		groupEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "audittrail_store_commit_group_events",
+			Help:    "Events written by one group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
+		}),
+	}
+	if err := s.recover(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if opts.Registerer != nil {
+		for _, c := range []prometheus.Collector{s.commitSeconds, s.groupEvents} {
+			if err := opts.Registerer.Register(c); err != nil {
+				db.Close()
+				return nil, fmt.Errorf("pebble store: register metrics: %w", err)
+			}
+		}
+	}
+	go s.sequence()
+	return s, nil
+}
+
+// recover loads the sequencer state from the newest seq entry.
+func (s *Store) recover() error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixSeq}, UpperBound: []byte{prefixSeq + 1}})
+	if err != nil {
+		return fmt.Errorf("pebble store: recover: %w", err)
+	}
+	defer it.Close()
+	if !it.Last() {
+		return it.Error()
+	}
+	k := it.Key()
+	if len(k) != 9 {
+		return fmt.Errorf("pebble store: recover: %w", errBadKey)
+	}
+	rec, err := s.getByOrder(it.Value())
+	if err != nil {
+		return fmt.Errorf("pebble store: recover: %w", err)
+	}
+	s.nextSeq = rec.Seq + 1
+	s.lastRecv = rec.Event.ReceiveTime
+	s.size.Store(s.nextSeq)
+	return nil
+}
+
+type appendReq struct {
+	events  []*event.Event
+	encs    [][]byte
+	ids     [][16]byte
+	results []store.AppendResult
+	err     error
+	done    chan struct{}
+}
+
+// Append implements store.Store.
+func (s *Store) Append(ctx context.Context, events []*event.Event) ([]store.AppendResult, error) {
+	req := &appendReq{
+		events:  events,
+		encs:    make([][]byte, len(events)),
+		ids:     make([][16]byte, len(events)),
+		results: make([]store.AppendResult, len(events)),
+		done:    make(chan struct{}),
+	}
+	// Encoding happens here, in the caller's goroutine, so concurrent
+	// requests encode in parallel and the sequencer only stamps and writes.
+	for i, e := range events {
+		id, err := event.IDBytes(e.ID)
+		if err != nil {
+			return nil, fmt.Errorf("pebble store: %w", err)
+		}
+		req.ids[i] = id
+		if req.encs[i], err = event.AppendBinary(nil, e); err != nil {
+			return nil, fmt.Errorf("pebble store: %w", err)
+		}
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, store.ErrClosed
+	}
+	s.reqs <- req
+	s.mu.RUnlock()
+	// The request is not abandoned on ctx cancellation: once queued it is
+	// committed or failed, and the caller must learn which.
+	<-req.done
+	if req.err != nil {
+		return nil, req.err
+	}
+	return req.results, nil
+}
+
+// sequence is the single writer: it assigns seqs and receive times and
+// commits groups of requests, one synced batch per group.
+func (s *Store) sequence() {
+	defer close(s.done)
+	for first := range s.reqs {
+		group := []*appendReq{first}
+		n := len(first.events)
+	drain:
+		for n < s.opts.MaxGroupEvents {
+			select {
+			case r, ok := <-s.reqs:
+				if !ok {
+					break drain
+				}
+				group = append(group, r)
+				n += len(r.events)
+			default:
+				break drain
+			}
+		}
+		s.commit(group, n)
+	}
+}
+
+func (s *Store) commit(group []*appendReq, n int) {
+	finish := func(err error) {
+		for _, r := range group {
+			r.err = err
+			close(r.done)
+		}
+	}
+	if s.broken != nil {
+		finish(s.broken)
+		return
+	}
+	start := time.Now()
+	now := s.opts.Now().UTC()
+	if now.Before(s.lastRecv) {
+		now = s.lastRecv // receive times never decrease along seq
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	seq := s.nextSeq
+	seen := make(map[[16]byte]struct{}, n)
+	var keyBuf []byte
+	for _, r := range group {
+		for i, e := range r.events {
+			id := r.ids[i]
+			if _, dup := seen[id]; dup {
+				r.results[i].Err = fmt.Errorf("%w: %s (repeated in request)", store.ErrAlreadyExists, e.ID)
+				continue
+			}
+			exists, err := s.has(idKey(id))
+			if err != nil {
+				finish(fmt.Errorf("pebble store: check id: %w", err))
+				return
+			}
+			if exists {
+				r.results[i].Err = fmt.Errorf("%w: %s", store.ErrAlreadyExists, e.ID)
+				continue
+			}
+			seen[id] = struct{}{}
+			event.SetEncodedReceiveTime(r.encs[i], now)
+			order := orderKey(nil, e.EventTime, seq)
+			b.Set(eventKey(order), r.encs[i], nil)
+			b.Set(seqKey(seq), order, nil)
+			b.Set(idKey(id), order, nil)
+			for f := range event.NumFields {
+				if v := e.Value(f); v != "" {
+					keyBuf = append(indexValuePrefix(keyBuf[:0], f, v), order...)
+					b.Set(keyBuf, nil, nil)
+				}
+			}
+			r.results[i] = store.AppendResult{Seq: seq, ReceiveTime: now}
+			seq++
+		}
+	}
+	if seq != s.nextSeq {
+		if err := b.Commit(pebble.Sync); err != nil {
+			// A failed synced write leaves the WAL state unknown: stop
+			// accepting writes rather than risk gaps or reuse of seqs.
+			s.broken = fmt.Errorf("pebble store: commit failed, store needs restart: %w", err)
+			s.opts.Logger.Error("pebble store: commit failed", "err", err)
+			finish(s.broken)
+			return
+		}
+	}
+	s.nextSeq = seq
+	s.lastRecv = now
+	s.size.Store(seq)
+	s.commitSeconds.Observe(time.Since(start).Seconds())
+	s.groupEvents.Observe(float64(n))
+	finish(nil)
+}
+
+func (s *Store) has(key []byte) (bool, error) {
+	_, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	closer.Close()
+	return true, nil
+}
+
+// getByOrder reads the event stored under an order key.
+func (s *Store) getByOrder(order []byte) (store.Record, error) {
+	v, closer, err := s.db.Get(eventKey(order))
+	if err != nil {
+		return store.Record{}, fmt.Errorf("pebble store: event for index entry: %w", err)
+	}
+	defer closer.Close()
+	return decodeRecord(order, v)
+}
+
+func decodeRecord(order, v []byte) (store.Record, error) {
+	e, err := event.UnmarshalBinary(v)
+	if err != nil {
+		return store.Record{}, fmt.Errorf("pebble store: %w", err)
+	}
+	_, seq, err := parseOrder(order)
+	if err != nil {
+		return store.Record{}, err
+	}
+	return store.Record{Seq: seq, Event: e}, nil
+}
+
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, id string) (store.Record, error) {
+	idb, err := event.IDBytes(id)
+	if err != nil {
+		return store.Record{}, fmt.Errorf("%w: %s", store.ErrNotFound, id)
+	}
+	order, closer, err := s.db.Get(idKey(idb))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return store.Record{}, fmt.Errorf("%w: %s", store.ErrNotFound, id)
+	}
+	if err != nil {
+		return store.Record{}, fmt.Errorf("pebble store: get %s: %w", id, err)
+	}
+	defer closer.Close()
+	return s.getByOrder(order)
+}
+
+// Size implements store.Store.
+func (s *Store) Size(context.Context) (uint64, error) { return s.size.Load(), nil }
+
+// Ping implements store.Store.
+func (s *Store) Ping(context.Context) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return store.ErrClosed
+	}
+	return nil
+}
+
+// Close stops accepting Appends, lets queued ones commit, and closes Pebble.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.reqs)
+	s.mu.Unlock()
+	<-s.done
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("pebble store: close: %w", err)
+	}
+	return nil
+}
+
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	p.l.Error("pebble: fatal: " + fmt.Sprintf(format, args...))
+	os.Exit(1)
+}

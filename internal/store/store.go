@@ -1,0 +1,106 @@
+// Package store defines the storage seam of the audit trail: what the server
+// needs from a backend, stated as contracts every backend must meet. The
+// contracts are exercised by the conformance suite in storetest, which every
+// backend's tests run.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/audittrail/audittrail/internal/event"
+)
+
+// Errors every backend reports with these sentinels (wrapped with %w).
+var (
+	// ErrAlreadyExists: an event with this id is stored already, or the id
+	// appears earlier in the same Append call.
+	ErrAlreadyExists = errors.New("store: event already exists")
+	// ErrNotFound: no event has this id.
+	ErrNotFound = errors.New("store: event not found")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store: closed")
+	// ErrUnavailable: the backend cannot be reached right now; retrying later
+	// may succeed.
+	ErrUnavailable = errors.New("store: unavailable")
+)
+
+// Record is an event as stored, with its sequence number.
+type Record struct {
+	// Seq is the event's position in acceptance order: 0, 1, 2, … without
+	// gaps.
+	Seq uint64
+	// Event is the stored event, ReceiveTime set.
+	Event *event.Event
+}
+
+// AppendResult is the outcome of one event of an Append call.
+type AppendResult struct {
+	Seq         uint64
+	ReceiveTime time.Time
+	// Err is nil when the event was stored, else ErrAlreadyExists.
+	Err error
+}
+
+// Position is a place in the search order (event_time descending, then Seq
+// descending).
+type Position struct {
+	EventTime time.Time
+	Seq       uint64
+}
+
+// Query asks for one page of search results.
+type Query struct {
+	// Filter selects events; its time range bounds the scan.
+	Filter *event.Filter
+	// After, when set, resumes the scan strictly after this position.
+	After *Position
+	// Size, when non-zero, limits the search to events with Seq < Size, so
+	// that every page of one search sees the same snapshot. Zero means the
+	// current size, which the result reports.
+	Size uint64
+	// Limit is the most events to return (at least 1).
+	Limit int
+	// Deadline bounds the work of this call: when it passes, the store
+	// returns what it found so far with a Next position.
+	Deadline time.Time
+}
+
+// Result is one page of search results.
+type Result struct {
+	Records []Record
+	// Next is where the following page starts, nil when the scan is complete.
+	Next *Position
+	// Size is the snapshot size the search ran against.
+	Size uint64
+}
+
+// Store is what the server needs from a backend.
+//
+// Every implementation MUST:
+//   - assign sequence numbers densely (0, 1, 2, …, no gaps, no reuse) in
+//     acceptance order, contiguous within one Append call;
+//   - assign receive times that never decrease along Seq;
+//   - make every event it reports as stored durable before Append returns
+//     (it survives a crash of the process or machine) and never change it;
+//   - treat Append atomically: on error, nothing of the call is stored;
+//   - return search results in (event_time desc, Seq desc) order, each
+//     matching the filter, no event twice across pages that follow Next.
+type Store interface {
+	// Append stores each event whose id is new, assigning Seq and
+	// ReceiveTime, and returns one result per event in order. Events MUST be
+	// normalised (event.Rules.Normalize) by the caller. A non-nil error means
+	// nothing was stored.
+	Append(ctx context.Context, events []*event.Event) ([]AppendResult, error)
+	// Get returns the event with this id, or ErrNotFound.
+	Get(ctx context.Context, id string) (Record, error)
+	// Search returns one page of events matching q, newest first.
+	Search(ctx context.Context, q Query) (Result, error)
+	// Size returns the number of stored events (the next Seq).
+	Size(ctx context.Context) (uint64, error)
+	// Ping reports whether the backend is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the store; in-flight Appends finish first.
+	Close() error
+}

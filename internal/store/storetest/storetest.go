@@ -1,0 +1,450 @@
+// Package storetest is the conformance suite of store.Store. Every backend's
+// tests call Run with a harness that opens fresh stores; the suite checks
+// every contract stated in package store.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+
+	"github.com/audittrail/audittrail/internal/event"
+	"github.com/audittrail/audittrail/internal/store"
+)
+
+// Harness opens stores for the suite.
+type Harness struct {
+	// New returns an empty store; the harness registers its cleanup.
+	New func(t *testing.T) store.Store
+	// Reopen closes s and opens the same storage again.
+	Reopen func(t *testing.T, s store.Store) store.Store
+}
+
+// Run runs the whole conformance suite.
+func Run(t *testing.T, h Harness) {
+	t.Run("AppendAssignsDenseSeqs", func(t *testing.T) { testDenseSeqs(t, h) })
+	t.Run("Duplicates", func(t *testing.T) { testDuplicates(t, h) })
+	t.Run("GetRoundTrip", func(t *testing.T) { testGetRoundTrip(t, h) })
+	t.Run("ConcurrentAppends", func(t *testing.T) { testConcurrent(t, h) })
+	t.Run("Reopen", func(t *testing.T) { testReopen(t, h) })
+	t.Run("SearchMatchesModel", func(t *testing.T) { testSearchModel(t, h) })
+	t.Run("SearchTimeBounds", func(t *testing.T) { testTimeBounds(t, h) })
+	t.Run("SearchSnapshot", func(t *testing.T) { testSnapshot(t, h) })
+	t.Run("SearchDeadline", func(t *testing.T) { testDeadline(t, h) })
+}
+
+var base = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// NewEvent returns a valid, normalised event with a fresh id.
+func NewEvent(t testing.TB, at time.Time) *event.Event {
+	t.Helper()
+	e := &event.Event{
+		ID:              uuid.NewString(),
+		EventTime:       at,
+		EventSource:     "test-source",
+		Action:          "actions/test/things/CREATE",
+		HasStatus:       true,
+		Principal:       "users/u1",
+		SourceIPAddress: "8.8.8.8",
+	}
+	if err := event.DefaultRules().Normalize(e, at); err != nil {
+		t.Fatalf("NewEvent: %v", err)
+	}
+	return e
+}
+
+func mustAppend(t *testing.T, s store.Store, evs ...*event.Event) []store.AppendResult {
+	t.Helper()
+	res, err := s.Append(context.Background(), evs)
+	if err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	if len(res) != len(evs) {
+		t.Fatalf("Append returned %d results for %d events", len(res), len(evs))
+	}
+	return res
+}
+
+func testDenseSeqs(t *testing.T, h Harness) {
+	s := h.New(t)
+	var want uint64
+	var lastRecv time.Time
+	for call := range 5 {
+		evs := make([]*event.Event, call+1)
+		for i := range evs {
+			evs[i] = NewEvent(t, base.Add(-time.Duration(i)*time.Second))
+		}
+		for i, r := range mustAppend(t, s, evs...) {
+			if r.Err != nil {
+				t.Fatalf("call %d event %d: %v", call, i, r.Err)
+			}
+			if r.Seq != want {
+				t.Fatalf("call %d event %d: seq %d, want %d", call, i, r.Seq, want)
+			}
+			if r.ReceiveTime.IsZero() || r.ReceiveTime.Before(lastRecv) {
+				t.Fatalf("receive time %v after %v: must be set and never decrease", r.ReceiveTime, lastRecv)
+			}
+			lastRecv = r.ReceiveTime
+			want++
+		}
+	}
+	if n, err := s.Size(context.Background()); err != nil || n != want {
+		t.Fatalf("Size = %d, %v; want %d", n, err, want)
+	}
+}
+
+func testDuplicates(t *testing.T, h Harness) {
+	s := h.New(t)
+	a := NewEvent(t, base)
+	mustAppend(t, s, a)
+	changed := *a
+	changed.Action = "actions/other/CHANGED"
+	b := NewEvent(t, base)
+	res := mustAppend(t, s, &changed, b, b)
+	if !errors.Is(res[0].Err, store.ErrAlreadyExists) {
+		t.Errorf("existing id: err %v, want ErrAlreadyExists", res[0].Err)
+	}
+	if res[1].Err != nil || res[1].Seq != 1 {
+		t.Errorf("new id: %+v, want seq 1 (duplicates consume no seq)", res[1])
+	}
+	if !errors.Is(res[2].Err, store.ErrAlreadyExists) {
+		t.Errorf("id repeated in one call: err %v, want ErrAlreadyExists", res[2].Err)
+	}
+	got, err := s.Get(context.Background(), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Event.Action != a.Action {
+		t.Errorf("stored event changed by a duplicate: action %q", got.Event.Action)
+	}
+	if n, _ := s.Size(context.Background()); n != 2 {
+		t.Errorf("Size = %d, want 2", n)
+	}
+}
+
+func testGetRoundTrip(t *testing.T, h Harness) {
+	s := h.New(t)
+	e := NewEvent(t, base.Add(123456789*time.Nanosecond))
+	e.Resource = "//svc/workspaces/w1/things/t\x00x"
+	e.Workspace = "workspaces/w1"
+	e.UserAgent = "ua/1.0 (ünïcode)"
+	e.ReadOnly = true
+	e.Status = event.Status{Code: 7, Message: "denied"}
+	e.Metadata = map[string]string{"a": "1", "b2": ""}
+	e.RequestParameters = map[string]string{"Q": "x y", "": "empty key"}
+	e.Type = event.TypeSystem
+	r := mustAppend(t, s, e)[0]
+	got, err := s.Get(context.Background(), e.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *e
+	want.ReceiveTime = r.ReceiveTime
+	if got.Seq != r.Seq {
+		t.Errorf("seq %d, want %d", got.Seq, r.Seq)
+	}
+	if d := cmp.Diff(&want, got.Event, cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); d != "" {
+		t.Errorf("Get differs from appended (-want +got):\n%s", d)
+	}
+	if _, err := s.Get(context.Background(), uuid.NewString()); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get unknown id: %v, want ErrNotFound", err)
+	}
+}
+
+func testConcurrent(t *testing.T, h Harness) {
+	s := h.New(t)
+	const workers, calls, per = 8, 10, 25
+	var mu sync.Mutex
+	seen := map[uint64]bool{}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range calls {
+				evs := make([]*event.Event, per)
+				for i := range evs {
+					evs[i] = NewEvent(t, base)
+				}
+				res, err := s.Append(context.Background(), evs)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for i, r := range res {
+					if seen[r.Seq] {
+						t.Errorf("seq %d assigned twice", r.Seq)
+					}
+					seen[r.Seq] = true
+					if i > 0 && r.Seq != res[i-1].Seq+1 {
+						t.Errorf("seqs of one call not contiguous: %d after %d", r.Seq, res[i-1].Seq)
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for i := range uint64(workers * calls * per) {
+		if !seen[i] {
+			t.Fatalf("gap: seq %d never assigned", i)
+		}
+	}
+}
+
+func testReopen(t *testing.T, h Harness) {
+	s := h.New(t)
+	a := NewEvent(t, base)
+	mustAppend(t, s, a, NewEvent(t, base))
+	s = h.Reopen(t, s)
+	if _, err := s.Get(context.Background(), a.ID); err != nil {
+		t.Fatalf("after reopen: %v", err)
+	}
+	if res := mustAppend(t, s, a, NewEvent(t, base)); !errors.Is(res[0].Err, store.ErrAlreadyExists) || res[1].Seq != 2 {
+		t.Fatalf("after reopen: %+v; want duplicate then seq 2", res)
+	}
+}
+
+// dataset builds n varied events with many ties in event_time.
+func dataset(t *testing.T, rng *rand.Rand, n int) []*event.Event {
+	principals := []string{"users/0001", "users/0002", "users/0013", "users/1000", "services/ingest", "services/in"}
+	actions := []string{"actions/a/things/CREATE", "actions/a/things/DELETE", "actions/b/GET", "actions/b/CREATE_X"}
+	sources := []string{"src-a", "src-b", "src-c"}
+	ips := []string{"8.8.8.8", "10.0.0.1", "2001:4860::1", "1.1.1.1"}
+	evs := make([]*event.Event, n)
+	for i := range evs {
+		e := NewEvent(t, base.Add(-time.Duration(rng.IntN(n/3+1))*time.Minute))
+		e.Principal = principals[rng.IntN(len(principals))]
+		e.Action = actions[rng.IntN(len(actions))]
+		e.EventSource = sources[rng.IntN(len(sources))]
+		e.SourceIPAddress = ips[rng.IntN(len(ips))]
+		if rng.IntN(4) > 0 {
+			e.Resource = fmt.Sprintf("//svc/workspaces/w%d/things/t%d", rng.IntN(3), rng.IntN(5))
+		}
+		e.Workspace = ""
+		e.ReadOnly = rng.IntN(2) == 0
+		e.Status = event.Status{Code: int32(rng.IntN(4) * 3)}
+		e.Type = event.Type(rng.IntN(3))
+		if rng.IntN(2) == 0 {
+			e.Metadata = map[string]string{"env": []string{"prod", "dev"}[rng.IntN(2)], "tier": fmt.Sprint(rng.IntN(3))}
+		}
+		if err := event.DefaultRules().Normalize(e, base); err != nil {
+			t.Fatal(err)
+		}
+		evs[i] = e
+	}
+	return evs
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// filterCases are the filters the model test runs; each exercises a
+// different access path or condition.
+func filterCases() map[string]event.FilterSpec {
+	ex := func(f event.Field, v string) event.FilterSpec {
+		var s event.FilterSpec
+		s.Exact[f] = v
+		return s
+	}
+	re := func(f event.Field, v string) event.FilterSpec {
+		var s event.FilterSpec
+		s.Regex[f] = v
+		return s
+	}
+	both := ex(event.FieldPrincipal, "users/0001")
+	both.Exact[event.FieldAction] = "actions/b/GET"
+	both.Regex[event.FieldResource] = "t[0-2]$"
+	return map[string]event.FilterSpec{
+		"all":                    {},
+		"window":                 {Start: ptr(base.Add(-40 * time.Minute)), End: ptr(base.Add(-10 * time.Minute))},
+		"principal exact":        ex(event.FieldPrincipal, "users/0002"),
+		"principal services/in":  ex(event.FieldPrincipal, "services/in"),
+		"action exact":           ex(event.FieldAction, "actions/a/things/CREATE"),
+		"source exact":           ex(event.FieldEventSource, "src-b"),
+		"resource exact":         ex(event.FieldResource, "//svc/workspaces/w1/things/t2"),
+		"workspace exact":        ex(event.FieldWorkspace, "workspaces/w2"),
+		"ip exact private":       ex(event.FieldSourceIP, "private"),
+		"ip exact normalised":    ex(event.FieldSourceIP, "10.9.9.9"),
+		"ip exact v6":            ex(event.FieldSourceIP, "2001:4860::1"),
+		"exact no match":         ex(event.FieldPrincipal, "users/nobody"),
+		"principal prefix":       re(event.FieldPrincipal, "^users/00"),
+		"principal prefix svc":   re(event.FieldPrincipal, "^services/in"),
+		"principal anchored alt": re(event.FieldPrincipal, "^users/(0001|1000)$"),
+		"principal unanchored":   re(event.FieldPrincipal, "00"),
+		"action suffix":          re(event.FieldAction, ".*CREATE$"),
+		"action alternation":     re(event.FieldAction, "(DELETE|GET)"),
+		"resource prefix":        re(event.FieldResource, "^//svc/workspaces/w1/"),
+		"workspace regex":        re(event.FieldWorkspace, "w[02]$"),
+		"ip regex":               re(event.FieldSourceIP, `^\d+\.`),
+		"source regex":           re(event.FieldEventSource, "-[ab]"),
+		"combined":               both,
+		"status":                 {StatusCodeRegex: "^(0|3)$"},
+		"read only":              {ReadOnly: ptr(true)},
+		"not read only":          {ReadOnly: ptr(false)},
+		"metadata exact":         {MetadataExact: map[string]string{"env": "prod"}},
+		"metadata exact two":     {MetadataExact: map[string]string{"env": "dev", "tier": "1"}},
+		"metadata regex":         {MetadataRegex: map[string]string{"tier": "^[01]$"}},
+		"include system":         {IncludeTypes: []event.Type{event.TypeSystem}},
+		"include unspecified":    {IncludeTypes: []event.Type{event.TypeUnspecified}},
+		"exclude api":            {ExcludeTypes: []event.Type{event.TypeAPI}},
+	}
+}
+
+func testSearchModel(t *testing.T, h Harness) {
+	s := h.New(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	evs := dataset(t, rng, 600)
+	seqs := map[string]uint64{}
+	for i := 0; i < len(evs); i += 97 {
+		chunk := evs[i:min(i+97, len(evs))]
+		for j, r := range mustAppend(t, s, chunk...) {
+			seqs[chunk[j].ID] = r.Seq
+		}
+	}
+	for name, spec := range filterCases() {
+		t.Run(name, func(t *testing.T) {
+			f, err := spec.Compile(base.Add(time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			sorted := slices.Clone(evs)
+			slices.SortFunc(sorted, func(a, b *event.Event) int {
+				if c := b.EventTime.Compare(a.EventTime); c != 0 {
+					return c
+				}
+				return int(seqs[b.ID]) - int(seqs[a.ID])
+			})
+			for _, e := range sorted {
+				if f.Match(e) {
+					want = append(want, e.ID)
+				}
+			}
+			for _, limit := range []int{1, 7, 1000} {
+				got := searchAll(t, s, store.Query{Filter: f, Limit: limit})
+				if d := cmp.Diff(want, got); d != "" {
+					t.Fatalf("limit %d: results differ from model (-want +got):\n%s", limit, d)
+				}
+			}
+		})
+	}
+}
+
+// searchAll follows Next until the scan completes and returns the ids.
+func searchAll(t *testing.T, s store.Store, q store.Query) []string {
+	t.Helper()
+	var ids []string
+	for pages := 0; ; pages++ {
+		if pages > 10000 {
+			t.Fatal("search does not terminate")
+		}
+		res, err := s.Search(context.Background(), q)
+		if err != nil {
+			t.Fatalf("Search: %v", err)
+		}
+		if len(res.Records) > q.Limit {
+			t.Fatalf("page of %d records exceeds limit %d", len(res.Records), q.Limit)
+		}
+		for _, r := range res.Records {
+			ids = append(ids, r.Event.ID)
+		}
+		if res.Next == nil {
+			return ids
+		}
+		q.After, q.Size = res.Next, res.Size
+	}
+}
+
+func testTimeBounds(t *testing.T, h Harness) {
+	s := h.New(t)
+	at := []time.Time{base.Add(-2 * time.Nanosecond), base.Add(-time.Nanosecond), base, base.Add(time.Nanosecond)}
+	var evs []*event.Event
+	for _, a := range at {
+		evs = append(evs, NewEvent(t, a))
+	}
+	mustAppend(t, s, evs...)
+	for _, tc := range []struct {
+		name       string
+		start, end time.Time
+		want       []int
+	}{
+		{"start inclusive end exclusive", base.Add(-time.Nanosecond), base.Add(time.Nanosecond), []int{2, 1}},
+		{"start equals end", base, base, nil},
+		{"everything", base.Add(-time.Hour), base.Add(time.Hour), []int{3, 2, 1, 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := (&event.FilterSpec{Start: &tc.start, End: &tc.end}).Compile(base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, i := range tc.want {
+				want = append(want, evs[i].ID)
+			}
+			if d := cmp.Diff(want, searchAll(t, s, store.Query{Filter: f, Limit: 2})); d != "" {
+				t.Errorf("(-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func testSnapshot(t *testing.T, h Harness) {
+	s := h.New(t)
+	for range 5 {
+		mustAppend(t, s, NewEvent(t, base))
+	}
+	f, _ := (&event.FilterSpec{}).Compile(base.Add(time.Hour))
+	first, err := s.Search(context.Background(), store.Query{Filter: f, Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Size != 5 || first.Next == nil {
+		t.Fatalf("first page: size %d next %v; want size 5 and a next position", first.Size, first.Next)
+	}
+	late := NewEvent(t, base.Add(-time.Hour)) // would sort after the cursor
+	mustAppend(t, s, late)
+	rest := searchAll(t, s, store.Query{Filter: f, Limit: 2, After: first.Next, Size: first.Size})
+	if len(rest) != 3 || slices.Contains(rest, late.ID) {
+		t.Fatalf("later pages %v: want the 3 remaining events of the snapshot only", rest)
+	}
+}
+
+func testDeadline(t *testing.T, h Harness) {
+	s := h.New(t)
+	var evs []*event.Event
+	for i := range 300 {
+		evs = append(evs, NewEvent(t, base.Add(-time.Duration(i)*time.Second)))
+	}
+	mustAppend(t, s, evs...)
+	spec := event.FilterSpec{}
+	spec.Regex[event.FieldAction] = "NEVER"
+	f, _ := spec.Compile(base.Add(time.Hour))
+	q := store.Query{Filter: f, Limit: 10, Deadline: time.Now().Add(-time.Second)}
+	res, err := s.Search(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Next == nil {
+		t.Fatal("a search past its deadline over 300 non-matching events returned no Next position")
+	}
+	// Resuming with expired deadlines must still make progress and end.
+	for pages := 1; res.Next != nil; pages++ {
+		if pages > 300 {
+			t.Fatal("no progress under an expired deadline")
+		}
+		q.After, q.Size = res.Next, res.Size
+		if res, err = s.Search(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Records) != 0 {
+			t.Fatal("matched an event that the filter excludes")
+		}
+	}
+}
