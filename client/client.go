@@ -1,0 +1,131 @@
+// Package client is the Go SDK of the audit trail: a small REST/JSON client
+// for the EventService that speaks protobuf's canonical JSON mapping, so it
+// works through any HTTP proxy or load balancer.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/audittrail/audittrail/api/audittrail/v1"
+)
+
+// Error is an API error: the gRPC code and message of SPEC §3, and the HTTP
+// status it came with.
+type Error struct {
+	HTTPStatus int
+	Code       int32
+	Message    string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("audittrail: %s (code %d, HTTP %d)", e.Message, e.Code, e.HTTPStatus)
+}
+
+// Client calls one server. It is safe for concurrent use.
+type Client struct {
+	base  *url.URL
+	token string
+	http  *http.Client
+}
+
+// New returns a client for the server at baseURL (e.g.
+// http://127.0.0.1:8080) that authenticates with token. httpClient may be
+// nil for http.DefaultClient.
+func New(baseURL, token string, httpClient *http.Client) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("client: server URL %q must be http(s)://host:port", baseURL)
+	}
+	if httpClient == nil {
+		httpClient = http.DefaultClient
+	}
+	return &Client{base: u, token: token, http: httpClient}, nil
+}
+
+// CreateEvent stores one event under id.
+func (c *Client) CreateEvent(ctx context.Context, id string, e *pb.Event) (*pb.Event, error) {
+	out := &pb.Event{}
+	return out, c.do(ctx, http.MethodPost, "/v1/events?event_id="+url.QueryEscape(id), e, out)
+}
+
+// BatchCreateEvents stores up to 1000 events.
+func (c *Client) BatchCreateEvents(ctx context.Context, req *pb.BatchCreateEventsRequest) (*pb.BatchCreateEventsResponse, error) {
+	out := &pb.BatchCreateEventsResponse{}
+	return out, c.do(ctx, http.MethodPost, "/v1/events:batchCreate", req, out)
+}
+
+// SearchEvents returns one page of matching events.
+func (c *Client) SearchEvents(ctx context.Context, req *pb.SearchEventsRequest) (*pb.SearchEventsResponse, error) {
+	out := &pb.SearchEventsResponse{}
+	return out, c.do(ctx, http.MethodPost, "/v1/events:search", req, out)
+}
+
+// GetEvent returns the event with this id (or name `events/{id}`).
+func (c *Client) GetEvent(ctx context.Context, id string) (*pb.Event, error) {
+	id = strings.TrimPrefix(id, "events/")
+	out := &pb.Event{}
+	return out, c.do(ctx, http.MethodGet, "/v1/events/"+url.PathEscape(id), nil, out)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out proto.Message) error {
+	var body io.Reader
+	if in != nil {
+		b, err := protojson.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("client: encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, body)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	req.Header.Set("User-Agent", "audittrail-client/1")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("client: read response: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		apiErr := &Error{HTTPStatus: resp.StatusCode, Message: strings.TrimSpace(string(b))}
+		var body struct {
+			Code    int32  `json:"code"`
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(b, &body) == nil && body.Message != "" {
+			apiErr.Code, apiErr.Message = body.Code, body.Message
+		}
+		return apiErr
+	}
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, out); err != nil {
+		return fmt.Errorf("client: decode response: %w", err)
+	}
+	return nil
+}
+
+// IsCode reports whether err is an API error with this gRPC code.
+func IsCode(err error, code int32) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
+}

@@ -1,0 +1,91 @@
+// Command audittrail is the audit-trail server and its command-line client.
+//
+//	audittrail serve                       run the server
+//	audittrail event create|batch-create|search|get
+//
+// Run `audittrail COMMAND -h` for the flags of each command.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// exitError carries a process exit code out of a command.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// env is what a command may touch of the process.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+const usage = `audittrail: a compliance-grade audit trail
+
+Usage:
+  audittrail serve [flags]                 run the server
+  audittrail event create [flags]          store one event
+  audittrail event batch-create --file F   store events from a JSONL file
+  audittrail event search [flags]          search events
+  audittrail event get ID                  show one event
+
+Run "audittrail COMMAND -h" for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	err := run(ctx, e, os.Args[1:])
+	var ee exitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		os.Exit(ee.code)
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	default:
+		fmt.Fprintln(os.Stderr, "audittrail:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, usage)
+		return exitError{2}
+	}
+	switch args[0] {
+	case "serve":
+		return (&serveCommand{env: e}).Run(ctx, args[1:])
+	case "event":
+		if len(args) < 2 {
+			fmt.Fprint(e.stderr, usage)
+			return exitError{2}
+		}
+		switch args[1] {
+		case "create":
+			return (&createCommand{env: e}).Run(ctx, args[2:])
+		case "batch-create":
+			return (&batchCreateCommand{env: e}).Run(ctx, args[2:])
+		case "search":
+			return (&searchCommand{env: e}).Run(ctx, args[2:])
+		case "get":
+			return (&getCommand{env: e}).Run(ctx, args[2:])
+		}
+	case "help", "-h", "--help":
+		fmt.Fprint(e.stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(e.stderr, "audittrail: unknown command %q\n\n%s", args, usage)
+	return exitError{2}
+}

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/audittrail/audittrail/internal/server"
+	"github.com/audittrail/audittrail/internal/store/pebble"
+)
+
+// The bootstrap admin of SPEC §4.
+const adminPrincipal = "services/audittrail-admin"
+
+// Files in the data directory.
+const (
+	adminTokenFile   = "admin.token"
+	pageTokenKeyFile = "search-token.key"
+	eventsDir        = "events"
+)
+
+type serveCommand struct {
+	env *env
+
+	addr, data, storeURL, config string
+	auditSource, logLevel        string
+	clockSkew, searchBudget      time.Duration
+	shutdownTimeout              time.Duration
+}
+
+func (c *serveCommand) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(c.env.stderr)
+	def := server.DefaultConfig()
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address for gRPC and REST (HOST:PORT)")
+	fs.StringVar(&c.data, "data", "./data", "data directory of the embedded store, keys and the admin token")
+	fs.StringVar(&c.storeURL, "store", "", "store URL; empty selects the embedded store in --data")
+	fs.StringVar(&c.config, "config", "", "optional YAML file; its keys are these flags' names")
+	fs.StringVar(&c.auditSource, "audit-source", def.AuditSource, "event_source of the server's own events")
+	fs.DurationVar(&c.clockSkew, "max-clock-skew", def.Rules.MaxClockSkew, "how far in the future event_time may be")
+	fs.DurationVar(&c.searchBudget, "search-budget", def.SearchBudget, "work budget of one SearchEvents call")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	return fs
+}
+
+// Run starts the server and blocks until ctx is done (SIGINT/SIGTERM), then
+// drains in-flight requests and closes the store.
+func (c *serveCommand) Run(ctx context.Context, args []string) error {
+	fs := c.flags()
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected arguments %q", fs.Args())
+	}
+	if c.config != "" {
+		if err := applyConfigFile(fs, c.config); err != nil {
+			return err
+		}
+	}
+	log, err := newLogger(c.env.stderr, c.logLevel)
+	if err != nil {
+		return err
+	}
+	if c.storeURL != "" {
+		return fmt.Errorf("serve: --store %q: only the embedded store is available in this version", c.storeURL)
+	}
+	if err := os.MkdirAll(c.data, 0o700); err != nil {
+		return fmt.Errorf("serve: data directory: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	sopts := pebble.DefaultOptions()
+	sopts.Logger = log
+	sopts.Registerer = reg
+	st, err := pebble.Open(filepath.Join(c.data, eventsDir), sopts)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	key, err := loadOrCreateSecret(filepath.Join(c.data, pageTokenKeyFile), func() ([]byte, error) {
+		return randomBytes(32)
+	})
+	if err != nil {
+		return err
+	}
+	tokenPath := filepath.Join(c.data, adminTokenFile)
+	adminToken, err := loadOrCreateSecret(tokenPath, func() ([]byte, error) {
+		b, err := randomBytes(32)
+		return []byte("at_" + base64.RawURLEncoding.EncodeToString(b) + "\n"), err
+	})
+	if err != nil {
+		return err
+	}
+
+	cfg := server.DefaultConfig()
+	cfg.AuditSource = c.auditSource
+	cfg.Rules.MaxClockSkew = c.clockSkew
+	cfg.SearchBudget = c.searchBudget
+	cfg.PageTokenKey = key
+	srv, err := server.New(cfg, server.Deps{
+		Store: st,
+		Auth: server.NewStaticTokens(map[string]server.Identity{
+			strings.TrimSpace(string(adminToken)): {Principal: adminPrincipal, CanCreate: true, ReadAll: true},
+		}),
+		Logger:     log,
+		Registerer: reg,
+		Gatherer:   reg,
+	})
+	if err != nil {
+		return err
+	}
+	handler, err := srv.Handler()
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("serve: listen: %w", err)
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	hs := &http.Server{
+		Handler:           handler,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	absToken, _ := filepath.Abs(tokenPath)
+	registerLocalServer(ln.Addr().String(), absToken, log)
+	log.Info("audittrail listening", "addr", ln.Addr().String(), "data", c.data, "admin_token_file", absToken)
+	fmt.Fprintf(c.env.stderr, "audittrail: serving gRPC and REST on http://%s\naudittrail: admin token (principal %s) is in %s\n",
+		ln.Addr(), adminPrincipal, absToken)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("shutdown: requests still running at timeout", "err", err)
+	}
+	if err := st.Close(); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func newLogger(w interface{ Write([]byte) (int, error) }, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("serve: --log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			return slog.New(slog.NewTextHandler(w, opts)), nil
+		}
+	}
+	return slog.New(slog.NewJSONHandler(w, opts)), nil
+}
+
+func randomBytes(n int) ([]byte, error) {
+	b := make([]byte, n)
+	_, err := rand.Read(b)
+	return b, err
+}
+
+// loadOrCreateSecret returns the file's contents, creating it with mode 0600
+// from gen when it does not exist. A file readable by others is refused.
+func loadOrCreateSecret(path string, gen func() ([]byte, error)) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, err
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("serve: %s is accessible by others (mode %v); chmod 600 it", path, fi.Mode().Perm())
+		}
+		if len(b) == 0 {
+			return nil, fmt.Errorf("serve: %s is empty", path)
+		}
+		return b, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	b, err = gen()
+	if err != nil {
+		return nil, fmt.Errorf("serve: generate %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("serve: write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("serve: sync %s: %w", path, err)
+	}
+	return b, f.Close()
+}

@@ -1,0 +1,140 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	pb "github.com/audittrail/audittrail/api/audittrail/v1"
+)
+
+// requestInfo is what the transport knows of a caller, captured once from
+// the HTTP request for both gRPC and REST calls.
+type requestInfo struct {
+	remoteIP      string
+	userAgent     string
+	authorization string
+}
+
+type requestInfoKey struct{}
+
+func requestInfoFrom(ctx context.Context) *requestInfo {
+	ri, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
+	return ri
+}
+
+// Handler returns the one handler for the port: gRPC (HTTP/2 with
+// content-type application/grpc), the REST gateway under /v1/, and /healthz,
+// /readyz and /metrics.
+func (s *Server) Handler() (http.Handler, error) {
+	gs := grpc.NewServer(
+		grpc.MaxRecvMsgSize(int(s.cfg.MaxBodyBytes)),
+		grpc.MaxSendMsgSize(int(2*s.cfg.MaxBodyBytes)),
+	)
+	pb.RegisterEventServiceServer(gs, s)
+
+	gw := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		}),
+		runtime.WithErrorHandler(writeStatusError),
+		runtime.WithRoutingErrorHandler(func(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
+			writeJSONError(w, code, routingCode(code), strings.ToLower(http.StatusText(code)))
+		}),
+	)
+	if err := pb.RegisterEventServiceHandlerServer(context.Background(), gw, s); err != nil {
+		return nil, fmt.Errorf("server: register gateway: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := s.store.Ping(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "store unavailable")
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{}))
+	mux.Handle("/", gw)
+
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ri := &requestInfo{
+			remoteIP:      remoteIP(r.RemoteAddr),
+			userAgent:     r.Header.Get("User-Agent"),
+			authorization: r.Header.Get("Authorization"),
+		}
+		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri))
+		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			gs.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > s.cfg.MaxBodyBytes {
+			writeJSONError(w, http.StatusRequestEntityTooLarge, codes.ResourceExhausted,
+				fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, s.cfg.MaxBodyBytes))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		mux.ServeHTTP(w, r)
+	}), nil
+}
+
+func remoteIP(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
+}
+
+func routingCode(httpStatus int) codes.Code {
+	switch httpStatus {
+	case http.StatusNotFound:
+		return codes.NotFound
+	case http.StatusMethodNotAllowed:
+		return codes.Unimplemented
+	case http.StatusBadRequest:
+		return codes.InvalidArgument
+	}
+	return codes.Internal
+}
+
+// writeStatusError is the gateway's error handler: the gRPC code mapped to
+// its HTTP status and the body {"code": N, "message": "…"}.
+func writeStatusError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+	st, ok := status.FromError(err)
+	if !ok {
+		// Errors that reach the gateway without a status come from decoding
+		// the request (bad JSON, unknown field, body too large).
+		st = status.New(codes.InvalidArgument, "invalid request body: "+err.Error())
+	}
+	writeJSONError(w, runtime.HTTPStatusFromCode(st.Code()), st.Code(), st.Message())
+}
+
+func writeJSONError(w http.ResponseWriter, httpStatus int, code codes.Code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(httpStatus)
+	json.NewEncoder(w).Encode(struct {
+		Code    int32  `json:"code"`
+		Message string `json:"message"`
+	}{int32(code), msg})
+}

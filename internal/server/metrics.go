@@ -1,0 +1,49 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	accepted    prometheus.Counter
+	batchSize   prometheus.Histogram
+	storeSearch prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "audittrail_requests_total",
+			Help: "RPCs served, by RPC and gRPC status code.",
+		}, []string{"rpc", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "audittrail_request_duration_seconds",
+			Help:    "RPC latency, by RPC (SearchEvents is the search latency).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"rpc"}),
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "audittrail_events_accepted_total",
+			Help: "Client events stored (self-audit events not counted).",
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "audittrail_batch_size",
+			Help:    "Requests per create call (1 for CreateEvent).",
+			Buckets: []float64{1, 10, 50, 100, 250, 500, 1000},
+		}),
+		storeSearch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "audittrail_store_search_seconds",
+			Help:    "Time the store took for one search page.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.accepted, m.batchSize, m.storeSearch} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("server: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,113 @@
+// Package server is the transport layer: the gRPC EventService, its REST
+// gateway on the same port, authentication, health and metrics. Domain rules
+// live in package event and storage behind store.Store; this package only
+// translates, authorises and maps errors to codes (in toStatus alone).
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	pb "github.com/audittrail/audittrail/api/audittrail/v1"
+	"github.com/audittrail/audittrail/internal/event"
+	"github.com/audittrail/audittrail/internal/store"
+)
+
+// Config is the server's behaviour. Start from DefaultConfig.
+type Config struct {
+	// AuditSource is the event_source of the server's own events.
+	AuditSource string
+	// Rules are the event validation rules.
+	Rules event.Rules
+	// SearchBudget bounds the work of one SearchEvents call; when it is
+	// spent the call returns a partial page and a token.
+	SearchBudget time.Duration
+	// MaxBodyBytes bounds REST request bodies and gRPC messages.
+	MaxBodyBytes int64
+	// PageTokenKey signs page tokens; at least 32 bytes.
+	PageTokenKey []byte
+}
+
+// DefaultConfig returns the contract's defaults; PageTokenKey must still be
+// set.
+func DefaultConfig() Config {
+	return Config{
+		AuditSource:  "audittrail-server",
+		Rules:        event.DefaultRules(),
+		SearchBudget: 2 * time.Second,
+		MaxBodyBytes: 16 << 20,
+	}
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if err := c.Rules.Validate(); err != nil {
+		return fmt.Errorf("server config: %w", err)
+	}
+	probe := selfAuditEvent(c.AuditSource, "services/probe", time.Unix(1, 0), nil)
+	if err := c.Rules.Normalize(probe, time.Unix(1, 0)); err != nil {
+		return fmt.Errorf("server config: audit source: %w", err)
+	}
+	if c.SearchBudget <= 0 {
+		return errors.New("server config: search budget must be positive")
+	}
+	if c.MaxBodyBytes < 1<<20 {
+		return errors.New("server config: max body bytes must be at least 1 MiB")
+	}
+	if len(c.PageTokenKey) < 32 {
+		return errors.New("server config: page token key must be at least 32 bytes")
+	}
+	return nil
+}
+
+// Deps are the server's collaborators, passed in explicitly.
+type Deps struct {
+	Store  store.Store
+	Auth   Authenticator
+	Logger *slog.Logger
+	// Registerer receives the server's metrics.
+	Registerer prometheus.Registerer
+	// Gatherer serves /metrics.
+	Gatherer prometheus.Gatherer
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Server implements pb.EventServiceServer and serves it over gRPC and REST.
+type Server struct {
+	pb.UnimplementedEventServiceServer
+	cfg     Config
+	store   store.Store
+	auth    Authenticator
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *metrics
+	gather  prometheus.Gatherer
+}
+
+var _ pb.EventServiceServer = (*Server)(nil)
+
+// New returns a server; call Handler to serve it.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Store == nil || deps.Auth == nil || deps.Logger == nil || deps.Registerer == nil || deps.Gatherer == nil {
+		return nil, errors.New("server: store, auth, logger, registerer and gatherer are required")
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	m, err := newMetrics(deps.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		cfg: cfg, store: deps.Store, auth: deps.Auth, log: deps.Logger,
+		now: deps.Now, metrics: m, gather: deps.Gatherer,
+	}, nil
+}

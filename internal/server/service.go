@@ -1,0 +1,328 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/audittrail/audittrail/api/audittrail/v1"
+	"github.com/audittrail/audittrail/internal/event"
+	"github.com/audittrail/audittrail/internal/store"
+)
+
+// Contract constants of SPEC §3.
+const (
+	maxBatch        = 1000
+	defaultPageSize = 50
+	maxPageSize     = 1000
+	searchAction    = "actions/audittrail/events/SEARCH"
+)
+
+// serve runs one RPC: it authenticates, calls fn, counts and times the call
+// and converts the error to the client's status. Both gRPC and REST requests
+// pass through here, so both get the same behaviour.
+func serve[T any](s *Server, ctx context.Context, rpc string, fn func(context.Context, *Identity) (T, error)) (T, error) {
+	start := time.Now()
+	var resp T
+	id, err := s.authenticate(ctx)
+	if err == nil {
+		resp, err = fn(ctx, id)
+	}
+	st := toStatus(err)
+	s.metrics.requests.WithLabelValues(rpc, st.Code().String()).Inc()
+	s.metrics.latency.WithLabelValues(rpc).Observe(time.Since(start).Seconds())
+	if st.Code() == codes.Internal || st.Code() == codes.Unavailable {
+		s.log.Error("rpc failed", "rpc", rpc, "err", err)
+	}
+	if err != nil {
+		var zero T
+		return zero, st.Err()
+	}
+	return resp, nil
+}
+
+func (s *Server) authenticate(ctx context.Context) (*Identity, error) {
+	tok, ok := bearerToken(ctx)
+	if !ok {
+		return nil, errUnauthenticated
+	}
+	id, err := s.auth.Authenticate(ctx, tok)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errUnauthenticated, err)
+	}
+	return id, nil
+}
+
+// CreateEvent implements pb.EventServiceServer.
+func (s *Server) CreateEvent(ctx context.Context, req *pb.CreateEventRequest) (*pb.Event, error) {
+	return serve(s, ctx, "CreateEvent", func(ctx context.Context, id *Identity) (*pb.Event, error) {
+		if !id.CanCreate {
+			return nil, withClientMessage("events.create permission required", errPermissionDenied)
+		}
+		e, err := s.parseEvent(req.GetEventId(), req.GetEvent())
+		if err != nil {
+			return nil, err
+		}
+		res, err := s.store.Append(ctx, []*event.Event{e})
+		if err != nil {
+			return nil, err
+		}
+		if err := res[0].Err; err != nil {
+			return nil, duplicateError(e.ID, err)
+		}
+		s.metrics.accepted.Inc()
+		s.metrics.batchSize.Observe(1)
+		return stored(e, res[0]), nil
+	})
+}
+
+func (s *Server) parseEvent(id string, p *pb.Event) (*event.Event, error) {
+	if err := event.ValidateID(id); err != nil {
+		return nil, err
+	}
+	e, err := eventFromProto(id, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Rules.Normalize(e, s.now()); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func duplicateError(id string, err error) error {
+	return withClientMessage(fmt.Sprintf("event %s%s already exists", event.NamePrefix, id), err)
+}
+
+func stored(e *event.Event, r store.AppendResult) *pb.Event {
+	e.ReceiveTime = r.ReceiveTime
+	return eventToProto(store.Record{Seq: r.Seq, Event: e})
+}
+
+// BatchCreateEvents implements pb.EventServiceServer.
+func (s *Server) BatchCreateEvents(ctx context.Context, req *pb.BatchCreateEventsRequest) (*pb.BatchCreateEventsResponse, error) {
+	return serve(s, ctx, "BatchCreateEvents", func(ctx context.Context, id *Identity) (*pb.BatchCreateEventsResponse, error) {
+		if !id.CanCreate {
+			return nil, withClientMessage("events.create permission required", errPermissionDenied)
+		}
+		n := len(req.GetRequests())
+		if n == 0 || n > maxBatch {
+			return nil, &event.FieldError{Field: "requests", Rule: fmt.Sprintf("must hold 1 to %d requests, got %d", maxBatch, n)}
+		}
+		resp := &pb.BatchCreateEventsResponse{FailedRequests: map[int32]*pb.Status{}}
+		valid := make([]*event.Event, 0, n)
+		index := make([]int, 0, n)
+		for i, r := range req.GetRequests() {
+			e, err := s.parseEvent(r.GetEventId(), r.GetEvent())
+			if err != nil {
+				st := toStatus(err)
+				resp.FailedRequests[int32(i)] = &pb.Status{Code: int32(st.Code()), Message: st.Message()}
+				continue
+			}
+			valid = append(valid, e)
+			index = append(index, i)
+		}
+		if len(valid) > 0 {
+			res, err := s.store.Append(ctx, valid)
+			if err != nil {
+				return nil, err
+			}
+			for j, r := range res {
+				if r.Err != nil {
+					st := toStatus(duplicateError(valid[j].ID, r.Err))
+					resp.FailedRequests[int32(index[j])] = &pb.Status{Code: int32(st.Code()), Message: st.Message()}
+					continue
+				}
+				resp.Events = append(resp.Events, stored(valid[j], r))
+			}
+		}
+		s.metrics.accepted.Add(float64(len(resp.Events)))
+		s.metrics.batchSize.Observe(float64(n))
+		return resp, nil
+	})
+}
+
+// GetEvent implements pb.EventServiceServer.
+func (s *Server) GetEvent(ctx context.Context, req *pb.GetEventRequest) (*pb.Event, error) {
+	return serve(s, ctx, "GetEvent", func(ctx context.Context, id *Identity) (*pb.Event, error) {
+		eid, ok := strings.CutPrefix(req.GetName(), event.NamePrefix)
+		if !ok || event.ValidateID(eid) != nil {
+			return nil, &event.FieldError{Field: "name", Rule: fmt.Sprintf("must be events/{event_id} with a canonical lowercase UUIDv4, got %q", req.GetName())}
+		}
+		if !id.ReadAll {
+			return nil, withClientMessage("events.read permission required", errPermissionDenied)
+		}
+		rec, err := s.store.Get(ctx, eid)
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, withClientMessage(fmt.Sprintf("event %s not found", req.GetName()), err)
+			}
+			return nil, err
+		}
+		return eventToProto(rec), nil
+	})
+}
+
+// SearchEvents implements pb.EventServiceServer. Every authenticated call,
+// valid or not, is recorded as a search event before the call returns.
+func (s *Server) SearchEvents(ctx context.Context, req *pb.SearchEventsRequest) (*pb.SearchEventsResponse, error) {
+	return serve(s, ctx, "SearchEvents", func(ctx context.Context, id *Identity) (*pb.SearchEventsResponse, error) {
+		received := s.now()
+		resp, err := s.search(ctx, id, req, received)
+		if aerr := s.auditSearch(ctx, id, req, received, err); aerr != nil {
+			// A search that cannot be recorded is not answered.
+			return nil, fmt.Errorf("server: record search: %w", aerr)
+		}
+		return resp, err
+	})
+}
+
+func (s *Server) search(ctx context.Context, id *Identity, req *pb.SearchEventsRequest, now time.Time) (*pb.SearchEventsResponse, error) {
+	if !id.ReadAll {
+		return nil, withClientMessage("events.read permission required", errPermissionDenied)
+	}
+	size := int(req.GetPageSize())
+	switch {
+	case size < 0:
+		return nil, &event.FieldError{Field: "page_size", Rule: fmt.Sprintf("must not be negative, got %d", size)}
+	case size == 0:
+		size = defaultPageSize
+	case size > maxPageSize:
+		size = maxPageSize
+	}
+	filterBytes, err := proto.MarshalOptions{Deterministic: true}.Marshal(req.GetFilter())
+	if err != nil {
+		return nil, fmt.Errorf("server: marshal filter: %w", err)
+	}
+	q := store.Query{Limit: size, Deadline: time.Now().Add(s.cfg.SearchBudget)}
+	if tok := req.GetPageToken(); tok != "" {
+		pt, err := decodePageToken(s.cfg.PageTokenKey, tok, filterBytes, id.Principal)
+		if err != nil {
+			return nil, err
+		}
+		now, q.Size, q.After = pt.now, pt.size, &pt.pos
+	}
+	spec, err := filterSpecFromProto(req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	if q.Filter, err = spec.Compile(now); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	res, err := s.store.Search(ctx, q)
+	s.metrics.storeSearch.Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, err
+	}
+	resp := &pb.SearchEventsResponse{
+		Events:            make([]*pb.Event, 0, len(res.Records)),
+		SearchedUntilTime: timestamppb.New(q.Filter.Start),
+	}
+	for _, r := range res.Records {
+		resp.Events = append(resp.Events, eventToProto(r))
+	}
+	if res.Next != nil {
+		resp.NextPageToken = encodePageToken(s.cfg.PageTokenKey, pageToken{now: now, size: res.Size, pos: *res.Next}, filterBytes, id.Principal)
+		resp.SearchedUntilTime = timestamppb.New(res.Next.EventTime)
+	}
+	return resp, nil
+}
+
+// auditSearch records one search call as an event.
+func (s *Server) auditSearch(ctx context.Context, id *Identity, req *pb.SearchEventsRequest, at time.Time, searchErr error) error {
+	e := selfAuditEvent(s.cfg.AuditSource, id.Principal, at, searchParams(req.GetFilter()))
+	st := toStatus(searchErr)
+	e.Status = event.Status{Code: int32(st.Code()), Message: st.Message()}
+	if ri := requestInfoFrom(ctx); ri != nil {
+		e.SourceIPAddress = ri.remoteIP
+		e.UserAgent = truncateRunes(ri.userAgent, event.MaxUserAgentLen)
+	}
+	if err := s.cfg.Rules.Normalize(e, s.now()); err != nil {
+		return err
+	}
+	res, err := s.store.Append(context.WithoutCancel(ctx), []*event.Event{e})
+	if err != nil {
+		return err
+	}
+	return res[0].Err
+}
+
+func selfAuditEvent(source, principal string, at time.Time, params map[string]string) *event.Event {
+	return &event.Event{
+		ID:                uuid.NewString(),
+		EventTime:         at,
+		EventSource:       source,
+		Action:            searchAction,
+		ReadOnly:          true,
+		HasStatus:         true,
+		Principal:         principal,
+		SourceIPAddress:   event.PrivateAddress,
+		RequestParameters: params,
+		Type:              event.TypeAPI,
+	}
+}
+
+// searchParams lists the filter fields that were set, by their proto names:
+// scalars as text, timestamps as RFC 3339, maps as JSON objects and type
+// lists comma-separated.
+func searchParams(f *pb.Filter) map[string]string {
+	params := map[string]string{}
+	if f == nil {
+		return params
+	}
+	f.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		name := string(fd.Name())
+		var text string
+		switch {
+		case fd.IsMap():
+			m := map[string]string{}
+			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+				m[k.String()] = mv.String()
+				return true
+			})
+			b, _ := json.Marshal(m)
+			text = string(b)
+		case fd.IsList():
+			var names []string
+			for i := 0; i < v.List().Len(); i++ {
+				names = append(names, pb.EventType(v.List().Get(i).Enum()).String())
+			}
+			text = strings.Join(names, ",")
+		case fd.Message() != nil:
+			text = v.Message().Interface().(*timestamppb.Timestamp).AsTime().Format(time.RFC3339Nano)
+		default:
+			text = v.String()
+		}
+		params[name] = truncateBytes(text, event.MaxMapValueBytes)
+		return true
+	})
+	return params
+}
+
+func truncateBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func truncateRunes(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n])
+	}
+	return s
+}
