@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -16,26 +18,36 @@ import (
 	pb "github.com/audittrail/audittrail/api/audittrail/v1"
 )
 
-var (
-	prettyJSON = protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: true}
-	lineJSON   = protojson.MarshalOptions{EmitUnpopulated: true}
-)
+var canonicalJSON = protojson.MarshalOptions{EmitUnpopulated: true}
 
+// printJSON prints m indented. protojson varies its whitespace on purpose,
+// so the output is re-indented to be stable for scripts and diffs.
 func printJSON(w io.Writer, m proto.Message) error {
-	b, err := prettyJSON.Marshal(m)
+	b, err := canonicalJSON.Marshal(m)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(w, string(b))
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, b, "", "  "); err != nil {
+		return err
+	}
+	buf.WriteByte('\n')
+	_, err = w.Write(buf.Bytes())
 	return err
 }
 
+// printJSONLine prints m as one compact line of canonical JSON.
 func printJSONLine(w io.Writer, m proto.Message) error {
-	b, err := lineJSON.Marshal(m)
+	b, err := canonicalJSON.Marshal(m)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(w, string(b))
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return err
+	}
+	buf.WriteByte('\n')
+	_, err = w.Write(buf.Bytes())
 	return err
 }
 

@@ -97,6 +97,8 @@ type Store interface {
 	Get(ctx context.Context, id string) (Record, error)
 	// Search returns one page of events matching q, newest first.
 	Search(ctx context.Context, q Query) (Result, error)
+	// ReadRange returns up to n events with Seq >= from, in Seq order.
+	ReadRange(ctx context.Context, from uint64, n int) ([]Record, error)
 	// Size returns the number of stored events (the next Seq).
 	Size(ctx context.Context) (uint64, error)
 	// Ping reports whether the backend is reachable.

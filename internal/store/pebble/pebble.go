@@ -394,3 +394,21 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 	p.l.Error("pebble: fatal: " + fmt.Sprintf(format, args...))
 	os.Exit(1)
 }
+
+// ReadRange implements store.Store.
+func (s *Store) ReadRange(ctx context.Context, from uint64, n int) ([]store.Record, error) {
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: seqKey(from), UpperBound: []byte{prefixSeq + 1}})
+	if err != nil {
+		return nil, fmt.Errorf("pebble store: read range: %w", err)
+	}
+	defer it.Close()
+	var out []store.Record
+	for ok := it.First(); ok && len(out) < n; ok = it.Next() {
+		rec, err := s.getByOrder(it.Value())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, it.Error()
+}

@@ -35,6 +35,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("GetRoundTrip", func(t *testing.T) { testGetRoundTrip(t, h) })
 	t.Run("ConcurrentAppends", func(t *testing.T) { testConcurrent(t, h) })
 	t.Run("Reopen", func(t *testing.T) { testReopen(t, h) })
+	t.Run("ReadRange", func(t *testing.T) { testReadRange(t, h) })
 	t.Run("SearchMatchesModel", func(t *testing.T) { testSearchModel(t, h) })
 	t.Run("SearchTimeBounds", func(t *testing.T) { testTimeBounds(t, h) })
 	t.Run("SearchSnapshot", func(t *testing.T) { testSnapshot(t, h) })
@@ -445,6 +446,36 @@ func testDeadline(t *testing.T, h Harness) {
 		}
 		if len(res.Records) != 0 {
 			t.Fatal("matched an event that the filter excludes")
+		}
+	}
+}
+
+func testReadRange(t *testing.T, h Harness) {
+	s := h.New(t)
+	var evs []*event.Event
+	for i := range 10 {
+		evs = append(evs, NewEvent(t, base.Add(time.Duration(i%3)*time.Hour)))
+	}
+	mustAppend(t, s, evs[:4]...)
+	mustAppend(t, s, evs[4:]...)
+	for _, tc := range []struct {
+		from uint64
+		n    int
+		want []int
+	}{{0, 100, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}}, {3, 2, []int{3, 4}}, {9, 5, []int{9}}, {10, 5, nil}} {
+		got, err := s.ReadRange(context.Background(), tc.from, tc.n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var gotIdx []int
+		for _, r := range got {
+			gotIdx = append(gotIdx, int(r.Seq))
+			if r.Event.ID != evs[r.Seq].ID {
+				t.Errorf("seq %d holds %s, want %s", r.Seq, r.Event.ID, evs[r.Seq].ID)
+			}
+		}
+		if d := cmp.Diff(tc.want, gotIdx); d != "" {
+			t.Errorf("ReadRange(%d, %d) seqs (-want +got):\n%s", tc.from, tc.n, d)
 		}
 	}
 }
