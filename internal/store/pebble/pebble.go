@@ -1,22 +1,26 @@
 // Package pebble is the embedded event store, on CockroachDB's Pebble
 // key-value engine. It needs no setup: a directory is all it takes.
 //
-// One sequencer goroutine owns sequence numbers and group-commits the Appends
-// that arrive while the previous group is being synced: one synced Pebble
-// batch per group, never one fsync per event.
+// One sequencer goroutine owns sequence numbers and groups the Appends that
+// arrive while the previous group is being synced; one committer goroutine
+// writes each group as one synced Pebble batch, in order: one fsync per
+// group, never one per event.
 package pebble
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/audittrail/audittrail/internal/event"
@@ -70,10 +74,14 @@ type Store struct {
 	closed bool
 	done   chan struct{} // closed when the sequencer has exited
 
+	commits chan *pendingGroup // sequencer → committer
+
 	// Owned by the sequencer goroutine.
 	nextSeq  uint64
 	lastRecv time.Time
-	broken   error
+
+	inflightMu sync.Mutex
+	inflight   map[[16]byte]struct{} // ids of built, uncommitted groups
 
 	size atomic.Uint64 // committed events; Search and Size read it
 
@@ -93,20 +101,28 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
-	db, err := pebble.Open(dir, &pebble.Options{
+	po := &pebble.Options{
 		Cache:              cache,
 		MemTableSize:       opts.MemTableSize,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{opts.Logger},
-	})
+	}
+	// Bloom filters let id checks and index-to-event lookups skip the
+	// sstables that cannot hold the key.
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("pebble store: open %s: %w", dir, err)
 	}
 	s := &Store{
-		db:   db,
-		opts: opts,
-		reqs: make(chan *appendReq, 64),
-		done: make(chan struct{}),
+		db:       db,
+		opts:     opts,
+		reqs:     make(chan *appendReq, 64),
+		commits:  make(chan *pendingGroup, 1),
+		done:     make(chan struct{}),
+		inflight: map[[16]byte]struct{}{},
 		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "audittrail_store_commit_seconds",
 			Help:    "Time to write and sync one group commit.",
@@ -131,6 +147,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 	}
 	go s.sequence()
+	go s.commit()
 	return s, nil
 }
 
@@ -204,10 +221,12 @@ func (s *Store) Append(ctx context.Context, events []*event.Event) ([]store.Appe
 	return req.results, nil
 }
 
-// sequence is the single writer: it assigns seqs and receive times and
-// commits groups of requests, one synced batch per group.
+// sequence assigns seqs and receive times and builds one batch per group of
+// queued requests. It hands each batch to the committer and goes on building
+// the next group while the previous one syncs; commits stay in seq order
+// because there is one committer.
 func (s *Store) sequence() {
-	defer close(s.done)
+	defer close(s.commits)
 	for first := range s.reqs {
 		group := []*appendReq{first}
 		n := len(first.events)
@@ -224,31 +243,45 @@ func (s *Store) sequence() {
 				break drain
 			}
 		}
-		s.commit(group, n)
+		s.commits <- s.prepare(group, n)
 	}
 }
 
-func (s *Store) commit(group []*appendReq, n int) {
-	finish := func(err error) {
-		for _, r := range group {
-			r.err = err
-			close(r.done)
-		}
-	}
-	if s.broken != nil {
-		finish(s.broken)
-		return
-	}
-	start := time.Now()
+// pendingGroup is a built batch on its way to the committer.
+type pendingGroup struct {
+	reqs  []*appendReq
+	batch *pebble.Batch // nil when nothing is new
+	ids   [][16]byte    // ids written, to drop from inflight after commit
+	size  uint64        // store size after this group
+	n     int
+	start time.Time
+	err   error
+}
+
+type kv struct{ k, v []byte }
+
+func (s *Store) prepare(group []*appendReq, n int) *pendingGroup {
+	pg := &pendingGroup{reqs: group, n: n, start: time.Now()}
 	now := s.opts.Now().UTC()
 	if now.Before(s.lastRecv) {
 		now = s.lastRecv // receive times never decrease along seq
 	}
-	b := s.db.NewBatch()
-	defer b.Close()
 	seq := s.nextSeq
+	stored, err := s.existing(group, n)
+	if err != nil {
+		pg.err = fmt.Errorf("pebble store: check ids: %w", err)
+		return pg
+	}
 	seen := make(map[[16]byte]struct{}, n)
-	var keyBuf []byte
+	entries := make([]kv, 0, n*(3+int(event.NumFields)))
+	arena := make([]byte, 0, n*(32+int(event.NumFields)*80))
+	key := func(parts ...[]byte) []byte {
+		from := len(arena)
+		for _, p := range parts {
+			arena = append(arena, p...)
+		}
+		return arena[from:len(arena):len(arena)]
+	}
 	for _, r := range group {
 		for i, e := range r.events {
 			id := r.ids[i]
@@ -256,59 +289,117 @@ func (s *Store) commit(group []*appendReq, n int) {
 				r.results[i].Err = fmt.Errorf("%w: %s (repeated in request)", store.ErrAlreadyExists, e.ID)
 				continue
 			}
-			exists, err := s.has(idKey(id))
-			if err != nil {
-				finish(fmt.Errorf("pebble store: check id: %w", err))
-				return
-			}
-			if exists {
+			if _, exists := stored[id]; exists {
 				r.results[i].Err = fmt.Errorf("%w: %s", store.ErrAlreadyExists, e.ID)
 				continue
 			}
 			seen[id] = struct{}{}
+			pg.ids = append(pg.ids, id)
 			event.SetEncodedReceiveTime(r.encs[i], now)
-			order := orderKey(nil, e.EventTime, seq)
-			b.Set(eventKey(order), r.encs[i], nil)
-			b.Set(seqKey(seq), order, nil)
-			b.Set(idKey(id), order, nil)
+			order := key(orderKey(nil, e.EventTime, seq))
+			entries = append(entries,
+				kv{key([]byte{prefixEvent}, order), r.encs[i]},
+				kv{key(seqKey(seq)), order},
+				kv{key(idKey(id)), order})
 			for f := range event.NumFields {
 				if v := e.Value(f); v != "" {
-					keyBuf = append(indexValuePrefix(keyBuf[:0], f, v), order...)
-					b.Set(keyBuf, nil, nil)
+					entries = append(entries, kv{key(indexValuePrefix(nil, f, v), order), nil})
 				}
 			}
 			r.results[i] = store.AppendResult{Seq: seq, ReceiveTime: now}
 			seq++
 		}
 	}
-	if seq != s.nextSeq {
-		if err := b.Commit(pebble.Sync); err != nil {
-			// A failed synced write leaves the WAL state unknown: stop
-			// accepting writes rather than risk gaps or reuse of seqs.
-			s.broken = fmt.Errorf("pebble store: commit failed, store needs restart: %w", err)
-			s.opts.Logger.Error("pebble store: commit failed", "err", err)
-			finish(s.broken)
-			return
+	pg.size = seq
+	if len(entries) > 0 {
+		// Ascending keys let the memtable's inserter reuse its position
+		// from one key to the next instead of searching from the top.
+		slices.SortFunc(entries, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+		pg.batch = s.db.NewBatch()
+		for _, e := range entries {
+			pg.batch.Set(e.k, e.v, nil)
 		}
+		s.inflightMu.Lock()
+		for _, id := range pg.ids {
+			s.inflight[id] = struct{}{}
+		}
+		s.inflightMu.Unlock()
 	}
 	s.nextSeq = seq
 	s.lastRecv = now
-	s.size.Store(seq)
-	s.commitSeconds.Observe(time.Since(start).Seconds())
-	s.groupEvents.Observe(float64(n))
-	finish(nil)
+	return pg
 }
 
-func (s *Store) has(key []byte) (bool, error) {
-	_, closer, err := s.db.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return false, nil
+// existing returns the ids of the group that are stored already or belong
+// to a built group not yet committed. Stored ids are found with one iterator
+// and ascending prefix seeks, which is far cheaper than one Get per id.
+func (s *Store) existing(group []*appendReq, n int) (map[[16]byte]struct{}, error) {
+	found := map[[16]byte]struct{}{}
+	ids := make([][16]byte, 0, n)
+	s.inflightMu.Lock()
+	for _, r := range group {
+		for _, id := range r.ids {
+			if _, pending := s.inflight[id]; pending {
+				found[id] = struct{}{}
+			} else {
+				ids = append(ids, id)
+			}
+		}
 	}
+	s.inflightMu.Unlock()
+	slices.SortFunc(ids, func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixID}, UpperBound: []byte{prefixID + 1}})
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	closer.Close()
-	return true, nil
+	defer it.Close()
+	for _, id := range ids {
+		k := idKey(id)
+		if it.SeekPrefixGE(k) && bytes.Equal(it.Key(), k) {
+			found[id] = struct{}{}
+		}
+	}
+	return found, it.Error()
+}
+
+// commit writes and syncs groups in the order they were built.
+func (s *Store) commit() {
+	defer close(s.done)
+	var broken error
+	for pg := range s.commits {
+		err := pg.err
+		if broken != nil {
+			err = broken
+		}
+		if err == nil && pg.batch != nil {
+			if cerr := pg.batch.Commit(pebble.Sync); cerr != nil {
+				// A failed synced write leaves the WAL state unknown: stop
+				// accepting writes rather than risk gaps or reuse of seqs.
+				broken = fmt.Errorf("pebble store: commit failed, store needs restart: %w", cerr)
+				s.opts.Logger.Error("pebble store: commit failed", "err", cerr)
+				err = broken
+			}
+		}
+		if pg.batch != nil {
+			pg.batch.Close()
+		}
+		if err == nil {
+			s.size.Store(pg.size)
+			s.commitSeconds.Observe(time.Since(pg.start).Seconds())
+			s.groupEvents.Observe(float64(pg.n))
+		} else if broken == nil {
+			broken = err // a failed prepare also stops the sequence
+		}
+		s.inflightMu.Lock()
+		for _, id := range pg.ids {
+			delete(s.inflight, id)
+		}
+		s.inflightMu.Unlock()
+		for _, r := range pg.reqs {
+			r.err = err
+			close(r.done)
+		}
+	}
 }
 
 // getByOrder reads the event stored under an order key.

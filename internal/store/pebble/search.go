@@ -66,6 +66,15 @@ func (s *Store) Search(ctx context.Context, q store.Query) (store.Result, error)
 		}
 	}
 	heap.Init(m)
+	// Index entries come out in ascending order-key order, so the events
+	// they point to are fetched with ascending seeks on one iterator, which
+	// Pebble serves much more cheaply than independent Gets.
+	var primary *pebble.Iterator
+	defer func() {
+		if primary != nil {
+			primary.Close()
+		}
+	}()
 
 	var last []byte // order key of the last examined entry
 	examined := 0
@@ -91,7 +100,12 @@ func (s *Store) Search(ctx context.Context, q store.Query) (store.Result, error)
 			if c.primary {
 				rec, err = decodeRecord(order, c.it.Value())
 			} else {
-				rec, err = s.getByOrder(order)
+				if primary == nil {
+					if primary, err = s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{prefixEvent}, UpperBound: []byte{prefixEvent + 1}}); err != nil {
+						return res, fmt.Errorf("pebble store: search: %w", err)
+					}
+				}
+				rec, err = seekRecord(primary, order)
 			}
 			if err != nil {
 				return res, err
@@ -205,4 +219,16 @@ func (m *merger) close() {
 	for _, it := range m.its {
 		it.Close()
 	}
+}
+
+// seekRecord positions the primary iterator on the event of an order key.
+func seekRecord(it *pebble.Iterator, order []byte) (store.Record, error) {
+	k := eventKey(order)
+	if !it.SeekGE(k) || !bytes.Equal(it.Key(), k) {
+		if err := it.Error(); err != nil {
+			return store.Record{}, fmt.Errorf("pebble store: search: %w", err)
+		}
+		return store.Record{}, fmt.Errorf("pebble store: index entry without event: %w", errBadKey)
+	}
+	return decodeRecord(order, it.Value())
 }

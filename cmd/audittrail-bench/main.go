@@ -1,0 +1,249 @@
+// Command audittrail-bench measures the server end to end: it runs the real
+// server stack (gRPC over loopback TCP, Pebble in a temporary directory),
+// ingests generated events through BatchCreateEvents from concurrent
+// clients, then measures newest-50 search latency for a fixed query set.
+// It is a benchmark, not a test; results go to docs/PERFORMANCE.md.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/audittrail/audittrail/api/audittrail/v1"
+	"github.com/audittrail/audittrail/internal/server"
+	"github.com/audittrail/audittrail/internal/store/pebble"
+)
+
+func main() {
+	var (
+		events     = flag.Int("events", 1_000_000, "events to ingest")
+		clients    = flag.Int("clients", 4, "concurrent ingest clients")
+		batch      = flag.Int("batch", 1000, "events per BatchCreateEvents call")
+		queries    = flag.Int("queries", 300, "searches per query kind")
+		dir        = flag.String("dir", "", "data directory (default: a new temp dir, removed after)")
+		cpuprofile = flag.String("cpuprofile", "", "write an ingest CPU profile here")
+	)
+	flag.DurationVar(&settle, "settle", 60*time.Second, "pause before the quiescent search phase")
+	flag.Parse()
+	if err := run(*events, *clients, *batch, *queries, *dir, *cpuprofile); err != nil {
+		fmt.Fprintln(os.Stderr, "audittrail-bench:", err)
+		os.Exit(1)
+	}
+}
+
+const token = "bench-token"
+
+var settle time.Duration
+
+func run(events, clients, batch, queries int, dir, cpuprofile string) error {
+	if dir == "" {
+		d, err := os.MkdirTemp("", "audittrail-bench")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	st, err := pebble.Open(dir, pebble.DefaultOptions())
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cfg := server.DefaultConfig()
+	cfg.PageTokenKey = bytes.Repeat([]byte{1}, 32)
+	reg := prometheus.NewRegistry()
+	srv, err := server.New(cfg, server.Deps{
+		Store:  st,
+		Auth:   server.NewStaticTokens(map[string]server.Identity{token: {Principal: "services/bench", CanCreate: true, ReadAll: true}}),
+		Logger: slog.New(slog.DiscardHandler), Registerer: reg, Gatherer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	h, err := srv.Handler()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	hs := &http.Server{Handler: h, Protocols: &protocols}
+	go hs.Serve(ln)
+	defer hs.Close()
+
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	c := pb.NewEventServiceClient(conn)
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token)
+
+	fmt.Printf("machine: %d CPUs, %s/%s, %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Printf("ingest: %d events, %d clients, batches of %d\n", events, clients, batch)
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(f)
+	}
+	now := time.Now()
+	elapsed, err := ingest(ctx, c, events, clients, batch, now)
+	if cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Printf("ingest: %.1fs, %.0f events/s\n", elapsed.Seconds(), float64(events)/elapsed.Seconds())
+
+	rng := rand.New(rand.NewPCG(7, 8))
+	// Queries end at the generation time: they measure the generated data,
+	// not the self-audit events that the searches themselves add on top.
+	end := timestamppb.New(now)
+	kinds := []queryKind{
+		{"time window only (last 24h)", func() *pb.Filter {
+			return &pb.Filter{StartEventTime: timestamppb.New(now.Add(-24 * time.Hour)), EndEventTime: end}
+		}},
+		{"principal exact", func() *pb.Filter {
+			return &pb.Filter{EndEventTime: end, PrincipalExact: fmt.Sprintf("users/%04d", rng.IntN(10000))}
+		}},
+		{"action regex .*CREATE$", func() *pb.Filter { return &pb.Filter{EndEventTime: end, ActionRegex: ".*CREATE$"} }},
+		{"metadata exact env=staging", func() *pb.Filter {
+			return &pb.Filter{EndEventTime: end, MetadataExact: map[string]string{"env": "staging"}}
+		}},
+		{"principal regex ^users/00", func() *pb.Filter { return &pb.Filter{EndEventTime: end, PrincipalRegex: "^users/00"} }},
+	}
+	if err := searches(ctx, c, kinds, queries, "right after ingest, compactions running"); err != nil {
+		return err
+	}
+	fmt.Printf("waiting %v for background compactions to settle\n", settle)
+	time.Sleep(settle)
+	return searches(ctx, c, kinds, queries, "quiescent store")
+}
+
+type queryKind struct {
+	name   string
+	filter func() *pb.Filter
+}
+
+func searches(ctx context.Context, c pb.EventServiceClient, kinds []queryKind, queries int, phase string) error {
+	fmt.Printf("search (%s): newest 50, %d searches per kind, sequential, self-audit on\n", phase, queries)
+	fmt.Printf("| query | p50 | p99 | events/page |\n|---|---|---|---|\n")
+	for _, k := range kinds {
+		var lat []time.Duration
+		got := 0
+		for range queries {
+			start := time.Now()
+			resp, err := c.SearchEvents(ctx, &pb.SearchEventsRequest{Filter: k.filter(), PageSize: 50})
+			if err != nil {
+				return fmt.Errorf("%s: %w", k.name, err)
+			}
+			lat = append(lat, time.Since(start))
+			got += len(resp.Events)
+		}
+		slices.Sort(lat)
+		fmt.Printf("| %s | %s | %s | %.1f |\n", k.name, ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), float64(got)/float64(queries))
+	}
+	return nil
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+var actions = []string{
+	"actions/enginemanager/daiEngines/CREATE", "actions/enginemanager/daiEngines/DELETE",
+	"actions/enginemanager/daiEngines/GET", "actions/enginemanager/daiEngines/UPDATE",
+	"actions/mlops/deployments/CREATE", "actions/mlops/deployments/GET",
+	"actions/storage/buckets/LIST", "actions/storage/objects/GET",
+}
+
+// ingest sends the events; event times spread over the last 30 days and
+// mostly increase with ingestion, as in a live system. Requests are built
+// before the clock starts, so the time measured is the server's (and gRPC's)
+// work, not the generator's.
+func ingest(ctx context.Context, c pb.EventServiceClient, events, clients, batch int, now time.Time) (time.Duration, error) {
+	reqs := generate(events, batch, now)
+	var next atomic.Int64
+	var firstErr error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range clients {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(reqs)) {
+					return
+				}
+				resp, err := c.BatchCreateEvents(ctx, reqs[i])
+				if err == nil && len(resp.FailedRequests) > 0 {
+					err = fmt.Errorf("%d failed requests, e.g. %v", len(resp.FailedRequests), resp.FailedRequests)
+				}
+				reqs[i] = nil
+				if err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return time.Since(start), firstErr
+}
+
+func generate(events, batch int, now time.Time) []*pb.BatchCreateEventsRequest {
+	rng := rand.New(rand.NewPCG(1, 42))
+	span := 30 * 24 * time.Hour
+	var reqs []*pb.BatchCreateEventsRequest
+	for from := 0; from < events; from += batch {
+		n := min(batch, events-from)
+		req := &pb.BatchCreateEventsRequest{Requests: make([]*pb.CreateEventRequest, n)}
+		for i := range n {
+			seq := from + i
+			at := now.Add(-span + time.Duration(float64(span)*float64(seq)/float64(events)) - time.Duration(rng.IntN(60))*time.Second)
+			ws := rng.IntN(100)
+			req.Requests[i] = &pb.CreateEventRequest{EventId: uuid.NewString(), Event: &pb.Event{
+				EventTime:       timestamppb.New(at),
+				EventSource:     fmt.Sprintf("service-%d", rng.IntN(10)),
+				Action:          actions[rng.IntN(len(actions))],
+				ReadOnly:        rng.IntN(2) == 0,
+				Status:          &pb.Status{Code: int32([]int{0, 0, 0, 0, 3, 5, 7}[rng.IntN(7)])},
+				Principal:       fmt.Sprintf("users/%04d", rng.IntN(10000)),
+				SourceIpAddress: []string{"8.8.8.8", "10.0.0.7", "2001:4860::8888", "203.0.113.9"}[rng.IntN(4)],
+				Resource:        fmt.Sprintf("//engine-manager/workspaces/ws%03d/daiEngines/e%d", ws, rng.IntN(1000)),
+				UserAgent:       "bench/1.0",
+				Metadata:        map[string]string{"env": []string{"prod", "dev", "staging"}[rng.IntN(3)], "tier": fmt.Sprint(rng.IntN(5))},
+			}}
+		}
+		reqs = append(reqs, req)
+	}
+	return reqs
+}
