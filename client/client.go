@@ -34,9 +34,10 @@ func (e *Error) Error() string {
 
 // Client calls one server. It is safe for concurrent use.
 type Client struct {
-	base  *url.URL
-	token string
-	http  *http.Client
+	base      *url.URL
+	token     string
+	http      *http.Client
+	userAgent string
 }
 
 // New returns a client for the server at baseURL (e.g.
@@ -50,7 +51,15 @@ func New(baseURL, token string, httpClient *http.Client) (*Client, error) {
 	if httpClient == nil {
 		httpClient = http.DefaultClient
 	}
-	return &Client{base: u, token: token, http: httpClient}, nil
+	return &Client{base: u, token: token, http: httpClient, userAgent: "audittrail-client/1"}, nil
+}
+
+// WithUserAgent returns a copy of c that sends ua as its User-Agent (which
+// the server records in the self-audit events of searches).
+func (c *Client) WithUserAgent(ua string) *Client {
+	cp := *c
+	cp.userAgent = ua
+	return &cp
 }
 
 // CreateEvent stores one event under id.
@@ -97,7 +106,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out proto.Mess
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	req.Header.Set("User-Agent", "audittrail-client/1")
+	req.Header.Set("User-Agent", c.userAgent)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("client: %s %s: %w", method, path, err)

@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -134,5 +136,58 @@ func TestConfigFile(t *testing.T) {
 	_, errOut, code := s.cli("", "serve", "--config", cfg, "--data", t.TempDir())
 	if code == 0 || !strings.Contains(errOut, "line 2") || !strings.Contains(errOut, `unknown key "bogus"`) {
 		t.Errorf("bad config: exit %d %s", code, errOut)
+	}
+}
+
+func TestCLITail(t *testing.T) {
+	s := startServer(t, "")
+	cmd := exec.Command(binary, "event", "tail", "--server=http://"+s.addr, "--interval", "100ms", "-o", "jsonl")
+	cmd.Env = append(os.Environ(), "HOME="+s.data)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
+	lines := make(chan map[string]any, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var e map[string]any
+			if json.Unmarshal(sc.Bytes(), &e) == nil {
+				lines <- e
+			}
+		}
+		close(lines)
+	}()
+	time.Sleep(500 * time.Millisecond) // several polls happen
+	id := newID()
+	s.create(id, ev(map[string]any{"eventTime": time.Now().UTC().Format(time.RFC3339Nano)}))
+	s.rest("POST", "/v1/events:search", map[string]any{}) // someone else's search is shown
+	var gotCreated, gotOtherSearch bool
+	deadline := time.After(10 * time.Second)
+	for !(gotCreated && gotOtherSearch) {
+		select {
+		case e, ok := <-lines:
+			if !ok {
+				t.Fatal("tail exited")
+			}
+			if ua, _ := e["userAgent"].(string); strings.HasPrefix(ua, "audittrail-tail/") {
+				t.Fatalf("tail printed the record of its own poll: %v", e)
+			}
+			if e["name"] == "events/"+id {
+				if gotCreated {
+					t.Fatal("event printed twice")
+				}
+				gotCreated = true
+			}
+			if e["action"] == "actions/audittrail/events/SEARCH" {
+				gotOtherSearch = true
+			}
+		case <-deadline:
+			t.Fatalf("tail did not show the new event (%v) and the other search (%v) within 10s", gotCreated, gotOtherSearch)
+		}
 	}
 }

@@ -40,16 +40,7 @@ func (c *searchCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.since, "since", "", "search the last DURATION (e.g. 15m, 24h, 7d)")
 	fs.StringVar(&c.start, "start", "", "start_event_time, RFC 3339 (inclusive)")
 	fs.StringVar(&c.until, "until", "", "end_event_time, RFC 3339 (exclusive)")
-	for i, f := range searchFields {
-		fs.StringVar(&c.exact[i], f.flag, "", f.help+" equals")
-		fs.StringVar(&c.regex[i], f.flag+"-regex", "", f.help+" matches this RE2 pattern")
-	}
-	fs.StringVar(&c.statusRegex, "status-regex", "", "decimal status code matches this RE2 pattern")
-	fs.StringVar(&c.readOnly, "read-only", "", "true or false")
-	fs.Var(&c.metadata, "metadata", "metadata key=value that must be present (repeatable)")
-	fs.Var(&c.metadataRegex, "metadata-regex", "metadata key=RE2 that must match (repeatable)")
-	fs.Var(&c.types, "type", "include only this type: api or system (repeatable)")
-	fs.Var(&c.exTyps, "exclude-type", "exclude this type: api or system (repeatable)")
+	c.registerFilterFlags(fs)
 	fs.IntVar(&c.pageSize, "page-size", 0, "events per page (0: server default of 50)")
 	fs.StringVar(&c.pageTok, "page-token", "", "continue from this next_page_token")
 	fs.BoolVar(&c.all, "all", false, "follow next_page_token to the end")
@@ -64,6 +55,24 @@ func (c *searchCommand) Run(ctx context.Context, args []string) error {
 	if c.output != "table" && c.output != "json" && c.output != "jsonl" {
 		return fmt.Errorf("event search: -o %q: must be table, json or jsonl", c.output)
 	}
+	return c.search(ctx)
+}
+
+// registerFilterFlags adds one flag per filter field (shared with tail).
+func (c *searchCommand) registerFilterFlags(fs *flag.FlagSet) {
+	for i, f := range searchFields {
+		fs.StringVar(&c.exact[i], f.flag, "", f.help+" equals")
+		fs.StringVar(&c.regex[i], f.flag+"-regex", "", f.help+" matches this RE2 pattern")
+	}
+	fs.StringVar(&c.statusRegex, "status-regex", "", "decimal status code matches this RE2 pattern")
+	fs.StringVar(&c.readOnly, "read-only", "", "true or false")
+	fs.Var(&c.metadata, "metadata", "metadata key=value that must be present (repeatable)")
+	fs.Var(&c.metadataRegex, "metadata-regex", "metadata key=RE2 that must match (repeatable)")
+	fs.Var(&c.types, "type", "include only this type: api or system (repeatable)")
+	fs.Var(&c.exTyps, "exclude-type", "exclude this type: api or system (repeatable)")
+}
+
+func (c *searchCommand) search(ctx context.Context) error {
 	filter, err := c.filter(time.Now())
 	if err != nil {
 		return fmt.Errorf("event search: %w", err)

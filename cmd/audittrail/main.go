@@ -1,7 +1,7 @@
 // Command audittrail is the audit-trail server and its command-line client.
 //
 //	audittrail serve                       run the server
-//	audittrail event create|batch-create|search|get
+//	audittrail event create|batch-create|search|get|tail
 //
 // Run `audittrail COMMAND -h` for the flags of each command.
 package main
@@ -37,6 +37,7 @@ Usage:
   audittrail event batch-create --file F   store events from a JSONL file
   audittrail event search [flags]          search events
   audittrail event get ID                  show one event
+  audittrail event tail [flags]            print new events as they arrive
 
 Run "audittrail COMMAND -h" for a command's flags.
 `
@@ -81,6 +82,8 @@ func run(ctx context.Context, e *env, args []string) error {
 			return (&searchCommand{env: e}).Run(ctx, args[2:])
 		case "get":
 			return (&getCommand{env: e}).Run(ctx, args[2:])
+		case "tail":
+			return (&tailCommand{env: e}).Run(ctx, args[2:])
 		}
 	case "help", "-h", "--help":
 		fmt.Fprint(e.stdout, usage)

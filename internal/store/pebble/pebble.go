@@ -10,6 +10,7 @@ package pebble
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,6 +80,8 @@ type Store struct {
 	// Owned by the sequencer goroutine.
 	nextSeq  uint64
 	lastRecv time.Time
+	entries  []kv
+	arena    []byte
 
 	inflightMu sync.Mutex
 	inflight   map[[16]byte]struct{} // ids of built, uncommitted groups
@@ -273,8 +276,10 @@ func (s *Store) prepare(group []*appendReq, n int) *pendingGroup {
 		return pg
 	}
 	seen := make(map[[16]byte]struct{}, n)
-	entries := make([]kv, 0, n*(3+int(event.NumFields)))
-	arena := make([]byte, 0, n*(32+int(event.NumFields)*80))
+	// The key arena and entry list are reused from group to group: the
+	// batch copies what it is given.
+	entries, arena := s.entries[:0], s.arena[:0]
+	defer func() { s.entries, s.arena = entries[:0], arena[:0] }()
 	key := func(parts ...[]byte) []byte {
 		from := len(arena)
 		for _, p := range parts {
@@ -315,7 +320,11 @@ func (s *Store) prepare(group []*appendReq, n int) *pendingGroup {
 		// Ascending keys let the memtable's inserter reuse its position
 		// from one key to the next instead of searching from the top.
 		slices.SortFunc(entries, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
-		pg.batch = s.db.NewBatch()
+		size := 0
+		for _, e := range entries {
+			size += len(e.k) + len(e.v) + 2*binary.MaxVarintLen32 + 1
+		}
+		pg.batch = s.db.NewBatchWithSize(size)
 		for _, e := range entries {
 			pg.batch.Set(e.k, e.v, nil)
 		}
