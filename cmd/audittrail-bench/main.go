@@ -30,7 +30,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/audittrail/audittrail/api/audittrail/v1"
+	"github.com/audittrail/audittrail/internal/event"
 	"github.com/audittrail/audittrail/internal/server"
+	"github.com/audittrail/audittrail/internal/store"
 	"github.com/audittrail/audittrail/internal/store/pebble"
 )
 
@@ -145,7 +147,46 @@ func run(events, clients, batch, queries int, dir, cpuprofile string) error {
 	}
 	fmt.Printf("waiting %v for background compactions to settle\n", settle)
 	time.Sleep(settle)
-	return searches(ctx, c, kinds, queries, "quiescent store")
+	if err := searches(ctx, c, kinds, queries, "quiescent store"); err != nil {
+		return err
+	}
+	return storeSearches(st, kinds, queries)
+}
+
+// storeSearches times the same queries on the store alone: no gRPC, no
+// authentication, no self-audit write. The difference to the end-to-end
+// numbers is the transport and the synced self-audit append.
+func storeSearches(st *pebble.Store, kinds []queryKind, queries int) error {
+	fmt.Printf("store only (quiescent, no transport, no self-audit): newest 50\n")
+	fmt.Printf("| query | p50 | p99 |\n|---|---|---|\n")
+	for _, k := range kinds {
+		var lat []time.Duration
+		for range queries {
+			f := k.filter()
+			spec := event.FilterSpec{MetadataExact: f.MetadataExact}
+			if f.StartEventTime != nil {
+				t := f.StartEventTime.AsTime()
+				spec.Start = &t
+			}
+			e := f.EndEventTime.AsTime()
+			spec.End = &e
+			spec.Exact[event.FieldPrincipal] = f.PrincipalExact
+			spec.Regex[event.FieldPrincipal] = f.PrincipalRegex
+			spec.Regex[event.FieldAction] = f.ActionRegex
+			start := time.Now()
+			flt, err := spec.Compile(time.Now())
+			if err != nil {
+				return err
+			}
+			if _, err := st.Search(context.Background(), store.Query{Filter: flt, Limit: 50, Deadline: time.Now().Add(2 * time.Second)}); err != nil {
+				return err
+			}
+			lat = append(lat, time.Since(start))
+		}
+		slices.Sort(lat)
+		fmt.Printf("| %s | %s | %s |\n", k.name, ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]))
+	}
+	return nil
 }
 
 type queryKind struct {
