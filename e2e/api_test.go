@@ -194,6 +194,16 @@ func TestCreateStoresNormalisedEvent(t *testing.T) {
 			t.Errorf("stored event changed by a duplicate create")
 		}
 	})
+	t.Run("duplicate id with invalid content", func(t *testing.T) {
+		code, body := s.rest("POST", "/v1/events?event_id="+id, ev(map[string]any{"principal": "nobody"}))
+		if code != 409 || body["code"] != float64(6) {
+			t.Fatalf("HTTP %d %v; want 409: an existing id answers ALREADY_EXISTS whatever the content", code, body)
+		}
+		code, body = s.rest("POST", "/v1/events:batchCreate", map[string]any{"requests": []map[string]any{{"eventId": id, "event": ev(map[string]any{"status": nil})}}})
+		if st := body["failedRequests"].(map[string]any)["0"].(map[string]any); code != 200 || st["code"] != float64(6) {
+			t.Errorf("batch: HTTP %d %v; want failed request 0 with code 6", code, body)
+		}
+	})
 	t.Run("get unknown", func(t *testing.T) {
 		code, body := s.rest("GET", "/v1/events/"+newID(), nil)
 		if code != 404 || body["code"] != float64(5) {

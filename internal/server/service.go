@@ -71,7 +71,7 @@ func (s *Server) CreateEvent(ctx context.Context, req *pb.CreateEventRequest) (*
 		}
 		e, err := s.parseEvent(req.GetEventId(), req.GetEvent())
 		if err != nil {
-			return nil, err
+			return nil, s.existingOr(ctx, req.GetEventId(), err)
 		}
 		res, err := s.store.Append(ctx, []*event.Event{e})
 		if err != nil {
@@ -100,6 +100,21 @@ func (s *Server) parseEvent(id string, p *pb.Event) (*event.Event, error) {
 	return e, nil
 }
 
+// existingOr returns ALREADY_EXISTS when the event that failed validation
+// has a well-formed id that is stored already, else invalid. SPEC §3: an
+// existing id answers ALREADY_EXISTS whatever the content, so a client
+// retrying with a mangled copy still learns that its event is stored. Only
+// the failure path pays for the lookup.
+func (s *Server) existingOr(ctx context.Context, id string, invalid error) error {
+	if event.ValidateID(id) != nil {
+		return invalid
+	}
+	if _, err := s.store.Get(ctx, id); err == nil {
+		return duplicateError(id, store.ErrAlreadyExists)
+	}
+	return invalid
+}
+
 func duplicateError(id string, err error) error {
 	return withClientMessage(fmt.Sprintf("event %s%s already exists", event.NamePrefix, id), err)
 }
@@ -125,7 +140,7 @@ func (s *Server) BatchCreateEvents(ctx context.Context, req *pb.BatchCreateEvent
 		for i, r := range req.GetRequests() {
 			e, err := s.parseEvent(r.GetEventId(), r.GetEvent())
 			if err != nil {
-				st := toStatus(err)
+				st := toStatus(s.existingOr(ctx, r.GetEventId(), err))
 				resp.FailedRequests[int32(i)] = &pb.Status{Code: int32(st.Code()), Message: st.Message()}
 				continue
 			}
