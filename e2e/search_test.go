@@ -251,6 +251,7 @@ func TestSearchValidation(t *testing.T) {
 		{"pattern too long", map[string]any{"resourceRegex": strings.Repeat("a", 1025)}, "filter.resource_regex: pattern must be at most 1024 bytes"},
 		{"bad metadata regex", map[string]any{"metadataRegex": map[string]any{"env": "["}}, `filter.metadata_regex["env"]`},
 		{"bad status regex", map[string]any{"statusCodeRegex": "*"}, "filter.status_code_regex"},
+		{"pattern too complex", map[string]any{"actionRegex": strings.Repeat(".{1000}", 11)}, "filter.action_regex: pattern too complex"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

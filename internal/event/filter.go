@@ -51,8 +51,18 @@ func (e *Event) Value(f Field) string {
 // DefaultSearchStart is the start_event_time of a search that sets none.
 var DefaultSearchStart = time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC)
 
-// MaxPatternBytes bounds every regex pattern of a filter.
-const MaxPatternBytes = 1024
+// Limits that keep one search from costing the server unbounded CPU.
+const (
+	// MaxPatternBytes bounds every regex pattern of a filter.
+	MaxPatternBytes = 1024
+	// MaxPatternSize bounds a pattern's size with its counted repetitions
+	// expanded (`.{1000}` counts 1000): compiling costs time in proportion
+	// to it, and 700 bytes of `.{1000}.{1000}…` would otherwise take 0.2 s.
+	MaxPatternSize = 10000
+	// MaxFilterMapEntries bounds metadata_exact and metadata_regex, as an
+	// event's own metadata is bounded.
+	MaxFilterMapEntries = MaxMapEntries
+)
 
 // FilterSpec is a search filter as the client wrote it. Empty strings and
 // nil pointers mean "not set".
@@ -112,6 +122,12 @@ func (spec *FilterSpec) Compile(now time.Time) (*Filter, error) {
 	if f.StatusCode, err = compilePattern("filter.status_code_regex", spec.StatusCodeRegex); err != nil {
 		return nil, err
 	}
+	if n := len(spec.MetadataExact); n > MaxFilterMapEntries {
+		return nil, fieldErr("filter.metadata_exact", "must have at most %d entries, got %d", MaxFilterMapEntries, n)
+	}
+	if n := len(spec.MetadataRegex); n > MaxFilterMapEntries {
+		return nil, fieldErr("filter.metadata_regex", "must have at most %d entries, got %d", MaxFilterMapEntries, n)
+	}
 	for k, v := range spec.MetadataExact {
 		if !validUTF8(k, v) {
 			return nil, fieldErr(fmt.Sprintf("filter.metadata_exact[%q]", k), "must be valid UTF-8")
@@ -158,11 +174,39 @@ func compilePattern(field, p string) (*regexp.Regexp, error) {
 	if len(p) > MaxPatternBytes {
 		return nil, fieldErr(field, "pattern must be at most %d bytes, got %d", MaxPatternBytes, len(p))
 	}
+	parsed, err := syntax.Parse(p, syntax.Perl)
+	if err != nil {
+		return nil, fieldErr(field, "invalid RE2 pattern: %v", err)
+	}
+	if size := expandedSize(parsed); size > MaxPatternSize {
+		return nil, fieldErr(field, "pattern too complex: %d elements once repetitions are expanded, at most %d", size, MaxPatternSize)
+	}
 	re, err := regexp.Compile(p)
 	if err != nil {
 		return nil, fieldErr(field, "invalid RE2 pattern: %v", err)
 	}
 	return re, nil
+}
+
+// expandedSize estimates the compiled size of a parsed pattern: counted
+// repetitions multiply the size of what they repeat. It saturates rather
+// than overflow.
+func expandedSize(re *syntax.Regexp) int {
+	n := 1
+	for _, sub := range re.Sub {
+		n += expandedSize(sub)
+	}
+	if re.Op == syntax.OpLiteral {
+		n += len(re.Rune)
+	}
+	if re.Op == syntax.OpRepeat {
+		times := max(re.Min, re.Max)
+		if times < 1 {
+			times = 1
+		}
+		n = min(n*times, MaxPatternSize*10)
+	}
+	return min(n, MaxPatternSize*10)
 }
 
 // typeSet validates types and maps TYPE_UNSPECIFIED to TYPE_API, the type

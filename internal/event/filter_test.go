@@ -20,6 +20,10 @@ func TestFilterCompileRejects(t *testing.T) {
 		{"perl lookahead", func() FilterSpec { var s FilterSpec; s.Regex[FieldPrincipal] = "(?=a)"; return s }(), "filter.principal_regex: invalid RE2 pattern"},
 		{"pattern too long", func() FilterSpec { var s FilterSpec; s.Regex[FieldResource] = strings.Repeat("a", 1025); return s }(), "filter.resource_regex: pattern must be at most 1024 bytes"},
 		{"bad status regex", FilterSpec{StatusCodeRegex: "["}, "filter.status_code_regex: invalid RE2 pattern"},
+		{"pattern too complex", func() FilterSpec { var s FilterSpec; s.Regex[FieldAction] = strings.Repeat(".{1000}", 11); return s }(), "filter.action_regex: pattern too complex"},
+		{"alternation of repetitions too complex", FilterSpec{StatusCodeRegex: "(a{1000}|b{1000}|c{1000}|d{1000}|e{1000}|f{1000}|g{1000}|h{1000}|i{1000}|j{1000}|k{1000})"}, "filter.status_code_regex: pattern too complex"},
+		{"too many metadata_exact", FilterSpec{MetadataExact: manyKeys(65)}, "filter.metadata_exact: must have at most 64 entries"},
+		{"too many metadata_regex", FilterSpec{MetadataRegex: manyKeys(65)}, "filter.metadata_regex: must have at most 64 entries"},
 		{"bad metadata regex", FilterSpec{MetadataRegex: map[string]string{"env": "*"}}, `filter.metadata_regex["env"]: invalid RE2 pattern`},
 		{"unknown type", FilterSpec{IncludeTypes: []Type{7}}, "filter.include_types: unknown event type 7"},
 		{"unknown excluded type", FilterSpec{ExcludeTypes: []Type{-1}}, "filter.exclude_types: unknown event type"},
@@ -125,5 +129,24 @@ func TestFilterMatch(t *testing.T) {
 				t.Errorf("Match = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func manyKeys(n int) map[string]string {
+	m := map[string]string{}
+	for i := range n {
+		m[strings.Repeat("k", i+1)] = "v"
+	}
+	return m
+}
+
+func TestFilterComplexityBoundsCompileTime(t *testing.T) {
+	// Large but legitimate patterns stay accepted.
+	for _, p := range []string{".{1000}", "^users/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}", strings.Repeat("(a|b)", 200)} {
+		var s FilterSpec
+		s.Regex[FieldPrincipal] = p
+		if _, err := s.Compile(now); err != nil {
+			t.Errorf("%q rejected: %v", p, err)
+		}
 	}
 }
