@@ -343,13 +343,22 @@ func checkParams(m map[string]string) error {
 }
 
 // truncate shortens s for error messages, keeping them readable when the
-// offending input is huge; it never splits a UTF-8 sequence.
+// offending input is huge.
 func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return TruncateUTF8(s, n) + "…"
+}
+
+// TruncateUTF8 returns the longest prefix of s of at most n bytes that does
+// not split a UTF-8 sequence.
+func TruncateUTF8(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
-	return s[:n] + "…"
+	return s[:n]
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
@@ -319,20 +318,10 @@ func searchParams(f *pb.Filter) map[string]string {
 		default:
 			text = v.String()
 		}
-		params[name] = truncateBytes(text, event.MaxMapValueBytes)
+		params[name] = event.TruncateUTF8(text, event.MaxMapValueBytes)
 		return true
 	})
 	return params
-}
-
-func truncateBytes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 func truncateRunes(s string, n int) string {
