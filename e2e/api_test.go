@@ -313,6 +313,31 @@ func TestTransportRules(t *testing.T) {
 			t.Errorf("17 MiB body: HTTP %d %v, want 413", code, body)
 		}
 	})
+	t.Run("body limit without content length", func(t *testing.T) {
+		pr, pw := io.Pipe()
+		go func() {
+			pw.Write([]byte(`{"requests":[{"eventId":"x","event":{"resource":"`))
+			chunk := []byte(strings.Repeat("r", 1<<20))
+			for range 17 {
+				if _, err := pw.Write(chunk); err != nil {
+					return
+				}
+			}
+			pw.Write([]byte(`"}}]}`))
+			pw.Close()
+		}()
+		req, _ := http.NewRequest("POST", s.url("/v1/events:batchCreate"), pr)
+		req.Header.Set("Authorization", "Bearer "+s.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		pr.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("chunked 17 MiB body: HTTP %d, want 413", resp.StatusCode)
+		}
+	})
 	t.Run("large batch under the limit", func(t *testing.T) {
 		reqs := make([]map[string]any, 1000)
 		for i := range reqs {

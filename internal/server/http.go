@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -93,7 +95,9 @@ func (s *Server) Handler() (http.Handler, error) {
 				fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, s.cfg.MaxBodyBytes))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		body := &limitedBody{r: http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), limit: s.cfg.MaxBodyBytes}
+		r.Body = body
+		r = r.WithContext(context.WithValue(r.Context(), limitedBodyKey{}, body))
 		mux.ServeHTTP(w, r)
 	}), nil
 }
@@ -118,9 +122,35 @@ func routingCode(httpStatus int) codes.Code {
 	return codes.Internal
 }
 
+// limitedBody remembers that a body without a declared length ran past the
+// limit, so the error handler can answer 413 like for a declared one.
+type limitedBody struct {
+	r        io.ReadCloser
+	limit    int64
+	exceeded bool
+}
+
+type limitedBodyKey struct{}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		b.exceeded = true
+	}
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.r.Close() }
+
 // writeStatusError is the gateway's error handler: the gRPC code mapped to
 // its HTTP status and the body {"code": N, "message": "…"}.
-func writeStatusError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+func writeStatusError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+	if b, ok := ctx.Value(limitedBodyKey{}).(*limitedBody); ok && b.exceeded {
+		writeJSONError(w, http.StatusRequestEntityTooLarge, codes.ResourceExhausted,
+			fmt.Sprintf("request body exceeds the limit of %d bytes", b.limit))
+		return
+	}
 	st, ok := status.FromError(err)
 	if !ok {
 		// Errors that reach the gateway without a status come from decoding
