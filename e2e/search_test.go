@@ -268,6 +268,18 @@ func TestSearchValidation(t *testing.T) {
 			t.Errorf("HTTP %d %v; want no events", code, body)
 		}
 	})
+	t.Run("default end is now", func(t *testing.T) {
+		future := time.Now().Add(5 * time.Minute).UTC()
+		s.create(newID(), ev(map[string]any{"eventTime": future.Format(time.RFC3339Nano), "action": "future/one"}))
+		code, body := s.rest("POST", "/v1/events:search", map[string]any{"filter": map[string]any{"actionExact": "future/one"}})
+		if code != 200 || len(body["events"].([]any)) != 0 {
+			t.Errorf("HTTP %d, %d events; an event after now is outside the default window", code, len(body["events"].([]any)))
+		}
+		code, body = s.rest("POST", "/v1/events:search", map[string]any{"filter": map[string]any{"actionExact": "future/one", "endEventTime": future.Add(time.Second).Format(time.RFC3339Nano)}})
+		if code != 200 || len(body["events"].([]any)) != 1 {
+			t.Errorf("HTTP %d, %d events with an explicit end; want 1", code, len(body["events"].([]any)))
+		}
+	})
 	t.Run("default window", func(t *testing.T) {
 		s.create(newID(), ev(map[string]any{"eventTime": "2025-06-30T23:59:59Z", "action": "old/one"}))
 		s.create(newID(), ev(map[string]any{"eventTime": "2025-07-01T00:00:00Z", "action": "old/two"}))

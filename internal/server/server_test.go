@@ -42,6 +42,7 @@ func newTestServer(t *testing.T, mutate func(*Config)) *httptest.Server {
 		Auth: NewStaticTokens(map[string]Identity{
 			"tok-a": {Principal: "services/a", CanCreate: true, ReadAll: true},
 			"tok-b": {Principal: "users/b", ReadAll: true},
+			"tok-c": {Principal: "users/c"},
 		}),
 		Logger: slog.New(slog.DiscardHandler), Registerer: reg, Gatherer: reg,
 	})
@@ -179,5 +180,21 @@ func TestConfigValidate(t *testing.T) {
 				t.Error("Validate accepted a bad config")
 			}
 		})
+	}
+}
+
+func TestDeniedSearchIsAudited(t *testing.T) {
+	hs := newTestServer(t, nil)
+	if code, body := post(t, hs, "tok-c", "/v1/events:search", `{"filter":{"actionRegex":"x"}}`); code != 403 || body["code"] != float64(7) {
+		t.Fatalf("search without events.read: HTTP %d %v, want 403", code, body)
+	}
+	code, body := post(t, hs, "tok-a", "/v1/events:search", `{"filter":{"principalExact":"users/c"}}`)
+	if code != 200 || len(body["events"].([]any)) != 1 {
+		t.Fatalf("HTTP %d %v: want the denied search recorded", code, body)
+	}
+	e := body["events"].([]any)[0].(map[string]any)
+	st := e["status"].(map[string]any)
+	if e["action"] != "actions/audittrail/events/SEARCH" || st["code"] != float64(7) || e["requestParameters"].(map[string]any)["action_regex"] != "x" {
+		t.Errorf("recorded %v", e)
 	}
 }
