@@ -170,7 +170,9 @@ func (d *decoder) uvarint() uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
+	if n <= 0 || n != uvarintLen(v) {
+		// Non-minimal varints are refused so that every event has exactly
+		// one encoding (and so one hash).
 		d.err = fmt.Errorf("%w: bad varint", ErrCorrupt)
 		return 0
 	}
