@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/audittrail/audittrail/internal/event"
+	"github.com/audittrail/audittrail/internal/tlog"
 )
 
 // Errors every backend reports with these sentinels (wrapped with %w).
@@ -33,6 +34,11 @@ type Record struct {
 	Seq uint64
 	// Event is the stored event, ReceiveTime set.
 	Event *event.Event
+	// Stored is the event's exact stored encoding (event.AppendBinary), the
+	// bytes the integrity log commits to.
+	Stored []byte
+	// Salt is the event's random 32-byte salt for its leaf commitment.
+	Salt []byte
 }
 
 // AppendResult is the outcome of one event of an Append call.
@@ -79,6 +85,10 @@ type Result struct {
 // Store is what the server needs from a backend.
 //
 // Every implementation MUST:
+//   - write, in the same atomic, synced write as each event, the Merkle
+//     tree hashes that record the event's leaf (tlog.Leaf with the store's
+//     origin, a fresh random salt, and the stored bytes) at position Seq, so
+//     that a stored event is always in the tree;
 //   - assign sequence numbers densely (0, 1, 2, …, no gaps, no reuse) in
 //     acceptance order, contiguous within one Append call;
 //   - assign receive times that never decrease along Seq;
@@ -101,8 +111,27 @@ type Store interface {
 	ReadRange(ctx context.Context, from uint64, n int) ([]Record, error)
 	// Size returns the number of stored events (the next Seq).
 	Size(ctx context.Context) (uint64, error)
+	// ReadHashes returns the stored tree hashes at these indexes
+	// (golang.org/x/mod/sumdb/tlog layout), or ErrNotFound.
+	ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error)
+	// PutCheckpoint keeps a signed checkpoint of the tree at size, durably.
+	PutCheckpoint(ctx context.Context, size uint64, signed []byte) error
+	// Checkpoint returns the signed checkpoint kept for size, or ErrNotFound.
+	Checkpoint(ctx context.Context, size uint64) ([]byte, error)
+	// LatestCheckpoint returns the largest kept checkpoint and its size, or
+	// ErrNotFound when there is none.
+	LatestCheckpoint(ctx context.Context) (uint64, []byte, error)
+	// Checkpoints returns up to n kept checkpoints with size >= from, in
+	// ascending size order.
+	Checkpoints(ctx context.Context, from uint64, n int) ([]SizedCheckpoint, error)
 	// Ping reports whether the backend is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the store; in-flight Appends finish first.
 	Close() error
+}
+
+// SizedCheckpoint is a kept signed checkpoint and the tree size it signs.
+type SizedCheckpoint struct {
+	Size   uint64
+	Signed []byte
 }

@@ -12,7 +12,7 @@ import (
 // order key: bitwise-inverted event_time (ns) then bitwise-inverted seq, both
 // big-endian, so an ascending scan walks (event_time desc, seq desc).
 //
-//	'e' order                        → event bytes (event.AppendBinary)
+//	'e' order                        → salt[32] ‖ event bytes (event.AppendBinary)
 //	's' seq                          → order        (seq → event)
 //	'i' uuid(16)                     → order        (id uniqueness, Get)
 //	'x' field esc(value) 0x00 0x01 order → ∅       (exact filters)
@@ -25,6 +25,9 @@ const (
 	prefixSeq   byte = 's'
 	prefixID    byte = 'i'
 	prefixIndex byte = 'x'
+	prefixHash  byte = 'h' // 'h' index(8) → tree hash (sumdb/tlog layout)
+	prefixCkpt  byte = 'c' // 'c' size(8) → signed checkpoint note
+	prefixMeta  byte = 'm' // 'm' name → store metadata (the log origin)
 
 	orderLen = 16
 )
@@ -125,3 +128,13 @@ func prefixEnd(p []byte) []byte {
 	}
 	return nil
 }
+
+func hashKey(index int64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{prefixHash}, uint64(index))
+}
+
+func checkpointKey(size uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{prefixCkpt}, size)
+}
+
+var originKey = []byte{prefixMeta, 'o', 'r', 'i', 'g', 'i', 'n'}

@@ -10,6 +10,7 @@ package pebble
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -26,10 +27,14 @@ import (
 
 	"github.com/audittrail/audittrail/internal/event"
 	"github.com/audittrail/audittrail/internal/store"
+	"github.com/audittrail/audittrail/internal/tlog"
 )
 
 // Options configure the store. Start from DefaultOptions.
 type Options struct {
+	// Origin names the integrity log; it is part of every leaf. A store
+	// keeps the origin it was created with and refuses to open with another.
+	Origin string
 	// CacheSize is the block cache in bytes.
 	CacheSize int64
 	// MemTableSize is the size of one memtable in bytes.
@@ -47,6 +52,7 @@ type Options struct {
 // DefaultOptions returns options fit for a small production server.
 func DefaultOptions() Options {
 	return Options{
+		Origin:         "audittrail.local/log",
 		CacheSize:      256 << 20,
 		MemTableSize:   64 << 20,
 		MaxGroupEvents: 16384,
@@ -61,6 +67,9 @@ func (o *Options) validate() error {
 	}
 	if o.Now == nil || o.Logger == nil {
 		return fmt.Errorf("pebble store: Now and Logger are required")
+	}
+	if err := tlog.ValidOrigin(o.Origin); err != nil {
+		return fmt.Errorf("pebble store: %w", err)
 	}
 	return nil
 }
@@ -80,6 +89,7 @@ type Store struct {
 	// Owned by the sequencer goroutine.
 	nextSeq  uint64
 	lastRecv time.Time
+	tree     *tlog.Builder
 	entries  []kv
 	arena    []byte
 
@@ -137,6 +147,10 @@ func Open(dir string, opts Options) (*Store, error) {
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
 		}),
 	}
+	if err := s.checkOrigin(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := s.recover(); err != nil {
 		db.Close()
 		return nil, err
@@ -154,8 +168,34 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// recover loads the sequencer state from the newest seq entry.
+// checkOrigin records the log origin in a new store and refuses another one
+// in an existing store: leaves already committed name it.
+func (s *Store) checkOrigin() error {
+	v, closer, err := s.db.Get(originKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		if err := s.db.Set(originKey, []byte(s.opts.Origin), pebble.Sync); err != nil {
+			return fmt.Errorf("pebble store: record origin: %w", err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pebble store: read origin: %w", err)
+	}
+	defer closer.Close()
+	if string(v) != s.opts.Origin {
+		return fmt.Errorf("pebble store: the log in this store has origin %q, not %q", v, s.opts.Origin)
+	}
+	return nil
+}
+
+// recover loads the sequencer state from the newest seq entry and the tree
+// frontier from the stored hashes.
 func (s *Store) recover() error {
+	defer func() {
+		if s.tree == nil {
+			s.tree, _ = tlog.NewBuilder(0, nil)
+		}
+	}()
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixSeq}, UpperBound: []byte{prefixSeq + 1}})
 	if err != nil {
 		return fmt.Errorf("pebble store: recover: %w", err)
@@ -175,12 +215,16 @@ func (s *Store) recover() error {
 	s.nextSeq = rec.Seq + 1
 	s.lastRecv = rec.Event.ReceiveTime
 	s.size.Store(s.nextSeq)
+	if s.tree, err = tlog.NewBuilder(int64(s.nextSeq), s.readHashes); err != nil {
+		return fmt.Errorf("pebble store: recover: %w", err)
+	}
 	return nil
 }
 
 type appendReq struct {
 	events  []*event.Event
 	encs    [][]byte
+	salts   []byte // 32 random bytes per event
 	ids     [][16]byte
 	results []store.AppendResult
 	err     error
@@ -194,7 +238,11 @@ func (s *Store) Append(ctx context.Context, events []*event.Event) ([]store.Appe
 		encs:    make([][]byte, len(events)),
 		ids:     make([][16]byte, len(events)),
 		results: make([]store.AppendResult, len(events)),
+		salts:   make([]byte, saltLen*len(events)),
 		done:    make(chan struct{}),
+	}
+	if _, err := rand.Read(req.salts); err != nil {
+		return nil, fmt.Errorf("pebble store: salts: %w", err)
 	}
 	// Encoding happens here, in the caller's goroutine, so concurrent
 	// requests encode in parallel and the sequencer only stamps and writes.
@@ -301,9 +349,19 @@ func (s *Store) prepare(group []*appendReq, n int) *pendingGroup {
 			seen[id] = struct{}{}
 			pg.ids = append(pg.ids, id)
 			event.SetEncodedReceiveTime(r.encs[i], now)
+			salt := r.salts[i*saltLen : (i+1)*saltLen]
+			leaf := tlog.Leaf{Origin: s.opts.Origin, Seq: seq, ReceiveTime: now.UnixNano(), ID: id, Commitment: tlog.Commit(salt, r.encs[i])}
+			first, hashes, err := s.tree.Append(tlog.LeafHash(leaf.Marshal()))
+			if err != nil {
+				pg.err = fmt.Errorf("pebble store: tree: %w", err)
+				return pg
+			}
+			for j := range hashes {
+				entries = append(entries, kv{key(hashKey(first + int64(j))), key(hashes[j][:])})
+			}
 			order := key(orderKey(nil, e.EventTime, seq))
 			entries = append(entries,
-				kv{key([]byte{prefixEvent}, order), r.encs[i]},
+				kv{key([]byte{prefixEvent}, order), key(salt, r.encs[i])},
 				kv{key(seqKey(seq)), order},
 				kv{key(idKey(id)), order})
 			for f := range event.NumFields {
@@ -421,8 +479,15 @@ func (s *Store) getByOrder(order []byte) (store.Record, error) {
 	return decodeRecord(order, v)
 }
 
+// saltLen is the size of the per-event salt stored before the event bytes.
+const saltLen = 32
+
 func decodeRecord(order, v []byte) (store.Record, error) {
-	e, err := event.UnmarshalBinary(v)
+	if len(v) < saltLen {
+		return store.Record{}, fmt.Errorf("pebble store: record of %d bytes: %w", len(v), event.ErrCorrupt)
+	}
+	stored := bytes.Clone(v[saltLen:])
+	e, err := event.UnmarshalBinary(stored)
 	if err != nil {
 		return store.Record{}, fmt.Errorf("pebble store: %w", err)
 	}
@@ -430,7 +495,7 @@ func decodeRecord(order, v []byte) (store.Record, error) {
 	if err != nil {
 		return store.Record{}, err
 	}
-	return store.Record{Seq: seq, Event: e}, nil
+	return store.Record{Seq: seq, Event: e, Stored: stored, Salt: bytes.Clone(v[:saltLen])}, nil
 }
 
 // Get implements store.Store.
@@ -509,6 +574,83 @@ func (s *Store) ReadRange(ctx context.Context, from uint64, n int) ([]store.Reco
 			return nil, err
 		}
 		out = append(out, rec)
+	}
+	return out, it.Error()
+}
+
+// readHashes reads stored tree hashes; every index must exist.
+func (s *Store) readHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		v, closer, err := s.db.Get(hashKey(x))
+		if errors.Is(err, pebble.ErrNotFound) {
+			return nil, fmt.Errorf("%w: tree hash %d", store.ErrNotFound, x)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pebble store: read hash %d: %w", x, err)
+		}
+		if len(v) != len(out[i]) {
+			closer.Close()
+			return nil, fmt.Errorf("pebble store: tree hash %d has %d bytes: %w", x, len(v), errBadKey)
+		}
+		copy(out[i][:], v)
+		closer.Close()
+	}
+	return out, nil
+}
+
+// ReadHashes implements store.Store.
+func (s *Store) ReadHashes(_ context.Context, indexes []int64) ([]tlog.Hash, error) {
+	return s.readHashes(indexes)
+}
+
+// PutCheckpoint implements store.Store.
+func (s *Store) PutCheckpoint(_ context.Context, size uint64, signed []byte) error {
+	if err := s.db.Set(checkpointKey(size), signed, pebble.Sync); err != nil {
+		return fmt.Errorf("pebble store: put checkpoint %d: %w", size, err)
+	}
+	return nil
+}
+
+// Checkpoint implements store.Store.
+func (s *Store) Checkpoint(_ context.Context, size uint64) ([]byte, error) {
+	v, closer, err := s.db.Get(checkpointKey(size))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("%w: checkpoint of size %d", store.ErrNotFound, size)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pebble store: checkpoint %d: %w", size, err)
+	}
+	defer closer.Close()
+	return bytes.Clone(v), nil
+}
+
+// LatestCheckpoint implements store.Store.
+func (s *Store) LatestCheckpoint(ctx context.Context) (uint64, []byte, error) {
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{prefixCkpt}, UpperBound: []byte{prefixCkpt + 1}})
+	if err != nil {
+		return 0, nil, fmt.Errorf("pebble store: latest checkpoint: %w", err)
+	}
+	defer it.Close()
+	if !it.Last() {
+		if err := it.Error(); err != nil {
+			return 0, nil, fmt.Errorf("pebble store: latest checkpoint: %w", err)
+		}
+		return 0, nil, fmt.Errorf("%w: no checkpoint yet", store.ErrNotFound)
+	}
+	return binary.BigEndian.Uint64(it.Key()[1:]), bytes.Clone(it.Value()), nil
+}
+
+// Checkpoints implements store.Store.
+func (s *Store) Checkpoints(ctx context.Context, from uint64, n int) ([]store.SizedCheckpoint, error) {
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: checkpointKey(from), UpperBound: []byte{prefixCkpt + 1}})
+	if err != nil {
+		return nil, fmt.Errorf("pebble store: checkpoints: %w", err)
+	}
+	defer it.Close()
+	var out []store.SizedCheckpoint
+	for ok := it.First(); ok && len(out) < n; ok = it.Next() {
+		out = append(out, store.SizedCheckpoint{Size: binary.BigEndian.Uint64(it.Key()[1:]), Signed: bytes.Clone(it.Value())})
 	}
 	return out, it.Error()
 }

@@ -24,6 +24,7 @@ func open(t *testing.T, dir string) *pebble.Store {
 func TestConformance(t *testing.T) {
 	dirs := map[store.Store]string{}
 	storetest.Run(t, storetest.Harness{
+		Origin: pebble.DefaultOptions().Origin,
 		New: func(t *testing.T) store.Store {
 			dir := t.TempDir()
 			s := open(t, dir)
@@ -39,4 +40,15 @@ func TestConformance(t *testing.T) {
 			return n
 		},
 	})
+}
+
+func TestOriginIsKept(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	s.Close()
+	opts := pebble.DefaultOptions()
+	opts.Origin = "another.example/log"
+	if _, err := pebble.Open(dir, opts); err == nil {
+		t.Fatal("opened a store with another log origin")
+	}
 }

@@ -18,10 +18,14 @@ import (
 
 	"github.com/audittrail/audittrail/internal/event"
 	"github.com/audittrail/audittrail/internal/store"
+	"github.com/audittrail/audittrail/internal/tlog"
+	sumtlog "golang.org/x/mod/sumdb/tlog"
 )
 
 // Harness opens stores for the suite.
 type Harness struct {
+	// Origin is the log origin the harness opens stores with.
+	Origin string
 	// New returns an empty store; the harness registers its cleanup.
 	New func(t *testing.T) store.Store
 	// Reopen closes s and opens the same storage again.
@@ -36,6 +40,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ConcurrentAppends", func(t *testing.T) { testConcurrent(t, h) })
 	t.Run("Reopen", func(t *testing.T) { testReopen(t, h) })
 	t.Run("ReadRange", func(t *testing.T) { testReadRange(t, h) })
+	t.Run("TreeCoversEveryEvent", func(t *testing.T) { testTree(t, h) })
+	t.Run("Checkpoints", func(t *testing.T) { testCheckpoints(t, h) })
 	t.Run("SearchMatchesModel", func(t *testing.T) { testSearchModel(t, h) })
 	t.Run("SearchTimeBounds", func(t *testing.T) { testTimeBounds(t, h) })
 	t.Run("SearchSnapshot", func(t *testing.T) { testSnapshot(t, h) })
@@ -477,5 +483,91 @@ func testReadRange(t *testing.T, h Harness) {
 		if d := cmp.Diff(tc.want, gotIdx); d != "" {
 			t.Errorf("ReadRange(%d, %d) seqs (-want +got):\n%s", tc.from, tc.n, d)
 		}
+	}
+}
+
+// checkTree recomputes every leaf from the stored records (salt, stored
+// bytes, seq, receive time, id) and checks that the store's tree hashes give
+// the same root at every size.
+func checkTree(t *testing.T, s store.Store, origin string) {
+	t.Helper()
+	ctx := context.Background()
+	size, _ := s.Size(ctx)
+	recs, err := s.ReadRange(ctx, 0, int(size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := tlog.NewBuilder(0, nil)
+	reader := sumtlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) { return s.ReadHashes(ctx, idx) })
+	for _, r := range recs {
+		id, _ := event.IDBytes(r.Event.ID)
+		if len(r.Salt) != 32 {
+			t.Fatalf("seq %d: salt of %d bytes, want 32", r.Seq, len(r.Salt))
+		}
+		if again, _ := event.AppendBinary(nil, r.Event); string(again) != string(r.Stored) {
+			t.Fatalf("seq %d: Stored is not the encoding of the event", r.Seq)
+		}
+		leaf := tlog.Leaf{Origin: origin, Seq: r.Seq, ReceiveTime: r.Event.ReceiveTime.UnixNano(), ID: id, Commitment: tlog.Commit(r.Salt, r.Stored)}
+		if _, _, err := b.Append(tlog.LeafHash(leaf.Marshal())); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := b.Root()
+		got, err := sumtlog.TreeHash(int64(r.Seq)+1, reader)
+		if err != nil || got != want {
+			t.Fatalf("tree of size %d: store root %x (%v), recomputed from the records %x", r.Seq+1, got, err, want)
+		}
+	}
+}
+
+func testTree(t *testing.T, h Harness) {
+	s := h.New(t)
+	for call := range 6 {
+		var evs []*event.Event
+		for range call*3 + 1 {
+			evs = append(evs, NewEvent(t, base))
+		}
+		mustAppend(t, s, evs...)
+	}
+	// Duplicates take no place in the tree.
+	again := NewEvent(t, base)
+	mustAppend(t, s, again, again, NewEvent(t, base))
+	checkTree(t, s, h.Origin)
+	s = h.Reopen(t, s)
+	for range 5 {
+		mustAppend(t, s, NewEvent(t, base), NewEvent(t, base), NewEvent(t, base))
+	}
+	checkTree(t, s, h.Origin)
+	if _, err := s.ReadHashes(context.Background(), []int64{1 << 40}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ReadHashes of a missing index: %v, want ErrNotFound", err)
+	}
+}
+
+func testCheckpoints(t *testing.T, h Harness) {
+	s := h.New(t)
+	ctx := context.Background()
+	if _, _, err := s.LatestCheckpoint(ctx); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("LatestCheckpoint of a new store: %v, want ErrNotFound", err)
+	}
+	for _, n := range []uint64{1, 5, 300, 7} {
+		if err := s.PutCheckpoint(ctx, n, []byte(fmt.Sprint("note ", n))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, note, err := s.LatestCheckpoint(ctx); err != nil || n != 300 || string(note) != "note 300" {
+		t.Errorf("LatestCheckpoint = %d %q %v, want 300", n, note, err)
+	}
+	if note, err := s.Checkpoint(ctx, 5); err != nil || string(note) != "note 5" {
+		t.Errorf("Checkpoint(5) = %q %v", note, err)
+	}
+	if _, err := s.Checkpoint(ctx, 6); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Checkpoint(6): %v, want ErrNotFound", err)
+	}
+	list, err := s.Checkpoints(ctx, 5, 2)
+	if err != nil || len(list) != 2 || list[0].Size != 5 || list[1].Size != 7 {
+		t.Errorf("Checkpoints(5, 2) = %+v %v, want sizes 5 and 7", list, err)
+	}
+	s = h.Reopen(t, s)
+	if n, _, err := s.LatestCheckpoint(ctx); err != nil || n != 300 {
+		t.Errorf("after reopen: latest %d %v", n, err)
 	}
 }

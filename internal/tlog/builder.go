@@ -1,0 +1,98 @@
+package tlog
+
+import (
+	"fmt"
+
+	sumtlog "golang.org/x/mod/sumdb/tlog"
+)
+
+// Hash is a tree hash.
+type Hash = sumtlog.Hash
+
+// Builder extends the tree one record at a time. It keeps only the
+// frontier: the roots of the perfect subtrees that make up the current
+// tree, which is all that appending and computing the root ever read. A
+// store's writer owns one Builder and writes the hashes Append returns in
+// the same atomic write as the event.
+type Builder struct {
+	size     int64
+	frontier map[int64]Hash
+}
+
+// NewBuilder resumes a tree of size records, reading its frontier hashes
+// with read.
+func NewBuilder(size int64, read func(indexes []int64) ([]Hash, error)) (*Builder, error) {
+	b := &Builder{size: size, frontier: map[int64]Hash{}}
+	idx := frontierIndexes(size)
+	if len(idx) == 0 {
+		return b, nil
+	}
+	hs, err := read(idx)
+	if err != nil {
+		return nil, fmt.Errorf("tlog: read frontier of tree %d: %w", size, err)
+	}
+	if len(hs) != len(idx) {
+		return nil, fmt.Errorf("tlog: read frontier of tree %d: got %d hashes for %d indexes", size, len(hs), len(idx))
+	}
+	for i, x := range idx {
+		b.frontier[x] = hs[i]
+	}
+	return b, nil
+}
+
+// frontierIndexes are the stored-hash indexes of the perfect subtrees that
+// make up a tree of n records, largest first.
+func frontierIndexes(n int64) []int64 {
+	var out []int64
+	var start int64
+	for level := 62; level >= 0; level-- {
+		if n&(1<<level) != 0 {
+			out = append(out, sumtlog.StoredHashIndex(level, start>>level))
+			start += 1 << level
+		}
+	}
+	return out
+}
+
+// Size is the number of records in the tree.
+func (b *Builder) Size() int64 { return b.size }
+
+func (b *Builder) read(indexes []int64) ([]Hash, error) {
+	out := make([]Hash, len(indexes))
+	for i, x := range indexes {
+		h, ok := b.frontier[x]
+		if !ok {
+			return nil, fmt.Errorf("tlog: builder: hash %d is not on the frontier of tree %d", x, b.size)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+// Append adds the record with this leaf hash as record Size() and returns
+// the hashes to store, at indexes first, first+1, … .
+func (b *Builder) Append(leafHash Hash) (first int64, hashes []Hash, err error) {
+	hashes, err = sumtlog.StoredHashesForRecordHash(b.size, leafHash, sumtlog.HashReaderFunc(b.read))
+	if err != nil {
+		return 0, nil, err
+	}
+	first = sumtlog.StoredHashIndex(0, b.size)
+	b.size++
+	keep := map[int64]Hash{}
+	for _, x := range frontierIndexes(b.size) {
+		if h, ok := b.frontier[x]; ok {
+			keep[x] = h
+		} else if i := x - first; i >= 0 && i < int64(len(hashes)) {
+			keep[x] = hashes[i]
+		} else {
+			return 0, nil, fmt.Errorf("tlog: builder: frontier hash %d of tree %d missing", x, b.size)
+		}
+	}
+	b.frontier = keep
+	return first, hashes, nil
+}
+
+// Root returns the tree hash of the current tree.
+func (b *Builder) Root() (Hash, error) {
+	return sumtlog.TreeHash(b.size, sumtlog.HashReaderFunc(b.read))
+}
