@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/audittrail/audittrail/api/audittrail/v1"
@@ -56,7 +59,17 @@ func ingest(t *testing.T, s *server, clients, per int, stop <-chan struct{}) fun
 // id must be there, and sequence numbers 0..size-1 must all be present.
 func checkStore(t *testing.T, data string, acked map[string]bool) int {
 	t.Helper()
-	st, err := pebble.Open(filepath.Join(data, "events"), pebble.DefaultOptions())
+	skey, err := os.ReadFile(filepath.Join(data, "log.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := pebble.DefaultOptions()
+	opts.Origin = signer.Name()
+	st, err := pebble.Open(filepath.Join(data, "events"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

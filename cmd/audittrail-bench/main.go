@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,7 @@ import (
 	"github.com/audittrail/audittrail/internal/server"
 	"github.com/audittrail/audittrail/internal/store"
 	"github.com/audittrail/audittrail/internal/store/pebble"
+	"github.com/audittrail/audittrail/internal/tlog"
 )
 
 func main() {
@@ -58,6 +60,7 @@ const token = "bench-token"
 var settle time.Duration
 
 func run(events, clients, batch, queries int, dir, cpuprofile string) error {
+	reg := prometheus.NewRegistry()
 	if dir == "" {
 		d, err := os.MkdirTemp("", "audittrail-bench")
 		if err != nil {
@@ -66,16 +69,30 @@ func run(events, clients, batch, queries int, dir, cpuprofile string) error {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	st, err := pebble.Open(dir, pebble.DefaultOptions())
+	skey, _, err := tlog.GenerateKey("bench.example/audittrail")
+	if err != nil {
+		return err
+	}
+	opts := pebble.DefaultOptions()
+	opts.Origin = "bench.example/audittrail"
+	opts.Registerer = reg
+	st, err := pebble.Open(dir, opts)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	checkpointer, err := tlog.NewCheckpointer(st, skey, tlog.DefaultCheckpointerOptions())
+	if err != nil {
+		return err
+	}
+	logCtx, stopLog := context.WithCancel(context.Background())
+	defer stopLog()
+	go checkpointer.Run(logCtx)
 	cfg := server.DefaultConfig()
 	cfg.PageTokenKey = bytes.Repeat([]byte{1}, 32)
-	reg := prometheus.NewRegistry()
 	srv, err := server.New(cfg, server.Deps{
 		Store:  st,
+		Log:    checkpointer,
 		Auth:   server.NewStaticTokens(map[string]server.Identity{token: {Principal: "services/bench", CanCreate: true, ReadAll: true}}),
 		Logger: slog.New(slog.DiscardHandler), Registerer: reg, Gatherer: reg,
 	})
@@ -124,6 +141,13 @@ func run(events, clients, batch, queries int, dir, cpuprofile string) error {
 		return err
 	}
 	fmt.Printf("ingest: %.1fs, %.0f events/s\n", elapsed.Seconds(), float64(events)/elapsed.Seconds())
+	if mfs, err := reg.Gather(); err == nil {
+		for _, mf := range mfs {
+			if strings.HasPrefix(mf.GetName(), "audittrail_store_write_stall") {
+				fmt.Printf("ingest: %s %.1f\n", mf.GetName(), mf.GetMetric()[0].GetCounter().GetValue())
+			}
+		}
+	}
 
 	rng := rand.New(rand.NewPCG(7, 8))
 	// Queries end at the generation time: they measure the generated data,

@@ -19,8 +19,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/audittrail/audittrail/internal/server"
 	"github.com/audittrail/audittrail/internal/store/pebble"
+	"github.com/audittrail/audittrail/internal/tlog"
 )
 
 // The bootstrap admin of SPEC §4.
@@ -29,6 +32,7 @@ const adminPrincipal = "services/audittrail-admin"
 // Files in the data directory.
 const (
 	adminTokenFile   = "admin.token"
+	signingKeyFile   = "log.key"
 	pageTokenKeyFile = "search-token.key"
 	eventsDir        = "events"
 )
@@ -38,6 +42,7 @@ type serveCommand struct {
 
 	addr, data, storeURL, config string
 	auditSource, logLevel        string
+	signingKey, logOrigin        string
 	clockSkew, searchBudget      time.Duration
 	shutdownTimeout              time.Duration
 }
@@ -55,6 +60,8 @@ func (c *serveCommand) flags() *flag.FlagSet {
 	fs.DurationVar(&c.searchBudget, "search-budget", def.SearchBudget, "work budget of one SearchEvents call")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.signingKey, "signing-key", "", "signed-note private key of the integrity log (default: <data>/log.key, generated on first start)")
+	fs.StringVar(&c.logOrigin, "log-origin", "", "origin name for a newly generated signing key (default: <hostname>/audittrail/<random>)")
 	return fs
 }
 
@@ -87,7 +94,17 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	skey, err := c.loadSigningKey()
+	if err != nil {
+		return err
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		return fmt.Errorf("serve: signing key: %w", err)
+	}
+
 	sopts := pebble.DefaultOptions()
+	sopts.Origin = signer.Name()
 	sopts.Logger = log
 	sopts.Registerer = reg
 	st, err := pebble.Open(filepath.Join(c.data, eventsDir), sopts)
@@ -111,6 +128,17 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 
+	copts := tlog.DefaultCheckpointerOptions()
+	copts.Logger = log
+	checkpointer, err := tlog.NewCheckpointer(st, skey, copts)
+	if err != nil {
+		return err
+	}
+	logCtx, stopLog := context.WithCancel(context.Background())
+	logDone := make(chan struct{})
+	go func() { checkpointer.Run(logCtx); close(logDone) }()
+	defer func() { stopLog(); <-logDone }()
+
 	cfg := server.DefaultConfig()
 	cfg.AuditSource = c.auditSource
 	cfg.Rules.MaxClockSkew = c.clockSkew
@@ -118,6 +146,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	cfg.PageTokenKey = key
 	srv, err := server.New(cfg, server.Deps{
 		Store: st,
+		Log:   checkpointer,
 		Auth: server.NewStaticTokens(map[string]server.Identity{
 			strings.TrimSpace(string(adminToken)): {Principal: adminPrincipal, CanCreate: true, ReadAll: true},
 		}),
@@ -165,11 +194,43 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if err := hs.Shutdown(sctx); err != nil {
 		log.Warn("shutdown: requests still running at timeout", "err", err)
 	}
+	stopLog()
+	<-logDone
+	// A last checkpoint covers every event accepted before the drain.
+	if err := checkpointer.Sign(context.Background()); err != nil {
+		log.Error("final checkpoint not signed", "err", err)
+	}
 	if err := st.Close(); err != nil {
 		return err
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// loadSigningKey reads --signing-key, or <data>/log.key, generating the
+// latter on first start.
+func (c *serveCommand) loadSigningKey() (string, error) {
+	if c.signingKey != "" {
+		b, err := os.ReadFile(c.signingKey)
+		if err != nil {
+			return "", fmt.Errorf("serve: --signing-key: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	b, err := loadOrCreateSecret(filepath.Join(c.data, signingKeyFile), func() ([]byte, error) {
+		origin := c.logOrigin
+		if origin == "" {
+			host, _ := os.Hostname()
+			suffix, err := randomBytes(4)
+			if err != nil {
+				return nil, err
+			}
+			origin = fmt.Sprintf("%s/audittrail/%x", strings.ToLower(host), suffix)
+		}
+		skey, _, err := tlog.GenerateKey(origin)
+		return []byte(skey + "\n"), err
+	})
+	return strings.TrimSpace(string(b)), err
 }
 
 func newLogger(w interface{ Write([]byte) (int, error) }, level string) (*slog.Logger, error) {

@@ -45,6 +45,7 @@ func (s *Server) Handler() (http.Handler, error) {
 		grpc.MaxSendMsgSize(int(2*s.cfg.MaxBodyBytes)),
 	)
 	pb.RegisterEventServiceServer(gs, s)
+	pb.RegisterLogServiceServer(gs, &logServer{s: s})
 
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
@@ -57,6 +58,9 @@ func (s *Server) Handler() (http.Handler, error) {
 		}),
 	)
 	if err := pb.RegisterEventServiceHandlerServer(context.Background(), gw, s); err != nil {
+		return nil, fmt.Errorf("server: register gateway: %w", err)
+	}
+	if err := pb.RegisterLogServiceHandlerServer(context.Background(), gw, &logServer{s: s}); err != nil {
 		return nil, fmt.Errorf("server: register gateway: %w", err)
 	}
 

@@ -66,7 +66,9 @@ func (c *Config) Validate() error {
 
 // Deps are the server's collaborators, passed in explicitly.
 type Deps struct {
-	Store  store.Store
+	Store store.Store
+	// Log signs checkpoints of the store's tree and serves them.
+	Log    CheckpointSource
 	Auth   Authenticator
 	Logger *slog.Logger
 	// Registerer receives the server's metrics.
@@ -82,8 +84,9 @@ type Server struct {
 	pb.UnimplementedEventServiceServer
 	cfg     Config
 	store   store.Store
+	log     CheckpointSource
 	auth    Authenticator
-	log     *slog.Logger
+	logger  *slog.Logger
 	now     func() time.Time
 	metrics *metrics
 	gather  prometheus.Gatherer
@@ -96,8 +99,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if deps.Store == nil || deps.Auth == nil || deps.Logger == nil || deps.Registerer == nil || deps.Gatherer == nil {
-		return nil, errors.New("server: store, auth, logger, registerer and gatherer are required")
+	if deps.Store == nil || deps.Log == nil || deps.Auth == nil || deps.Logger == nil || deps.Registerer == nil || deps.Gatherer == nil {
+		return nil, errors.New("server: store, log, auth, logger, registerer and gatherer are required")
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
@@ -107,7 +110,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	return &Server{
-		cfg: cfg, store: deps.Store, auth: deps.Auth, log: deps.Logger,
+		cfg: cfg, store: deps.Store, log: deps.Log, auth: deps.Auth, logger: deps.Logger,
 		now: deps.Now, metrics: m, gather: deps.Gatherer,
 	}, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/audittrail/audittrail/internal/event"
 	"github.com/audittrail/audittrail/internal/store"
 	"github.com/audittrail/audittrail/internal/store/pebble"
+	"github.com/audittrail/audittrail/internal/tlog"
 )
 
 // newTestServer serves a real Pebble store in a temp dir with two readers.
@@ -37,8 +38,20 @@ func newTestServer(t *testing.T, mutate func(*Config)) *httptest.Server {
 		mutate(&cfg)
 	}
 	reg := prometheus.NewRegistry()
+	skey, _, err := tlog.GenerateKey(pebble.DefaultOptions().Origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := tlog.NewCheckpointer(st, skey, tlog.DefaultCheckpointerOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go cp.Run(ctx)
 	srv, err := New(cfg, Deps{
 		Store: st,
+		Log:   cp,
 		Auth: NewStaticTokens(map[string]Identity{
 			"tok-a": {Principal: "services/a", CanCreate: true, ReadAll: true},
 			"tok-b": {Principal: "users/b", ReadAll: true},

@@ -41,7 +41,7 @@ func serve[T any](s *Server, ctx context.Context, rpc string, fn func(context.Co
 	s.metrics.requests.WithLabelValues(rpc, st.Code().String()).Inc()
 	s.metrics.latency.WithLabelValues(rpc).Observe(time.Since(start).Seconds())
 	if st.Code() == codes.Internal || st.Code() == codes.Unavailable {
-		s.log.Error("rpc failed", "rpc", rpc, "err", err)
+		s.logger.Error("rpc failed", "rpc", rpc, "err", err)
 	}
 	if err != nil {
 		var zero T
@@ -79,9 +79,12 @@ func (s *Server) CreateEvent(ctx context.Context, req *pb.CreateEventRequest) (*
 		if err := res[0].Err; err != nil {
 			return nil, duplicateError(e.ID, err)
 		}
+		if err := s.waitForCheckpoint(ctx, req.GetWaitForCheckpoint(), res[0].Seq); err != nil {
+			return nil, err
+		}
 		s.metrics.accepted.Inc()
 		s.metrics.batchSize.Observe(1)
-		return stored(e, res[0]), nil
+		return storedEvent(e, res[0]), nil
 	})
 }
 
@@ -118,7 +121,7 @@ func duplicateError(id string, err error) error {
 	return withClientMessage(fmt.Sprintf("event %s%s already exists", event.NamePrefix, id), err)
 }
 
-func stored(e *event.Event, r store.AppendResult) *pb.Event {
+func storedEvent(e *event.Event, r store.AppendResult) *pb.Event {
 	e.ReceiveTime = r.ReceiveTime
 	return eventToProto(store.Record{Seq: r.Seq, Event: e})
 }
@@ -151,13 +154,21 @@ func (s *Server) BatchCreateEvents(ctx context.Context, req *pb.BatchCreateEvent
 			if err != nil {
 				return nil, err
 			}
+			var maxSeq uint64
+			stored := false
 			for j, r := range res {
+				if r.Err == nil {
+					maxSeq, stored = max(maxSeq, r.Seq), true
+				}
 				if r.Err != nil {
 					st := toStatus(duplicateError(valid[j].ID, r.Err))
 					resp.FailedRequests[int32(index[j])] = &pb.Status{Code: int32(st.Code()), Message: st.Message()}
 					continue
 				}
-				resp.Events = append(resp.Events, stored(valid[j], r))
+				resp.Events = append(resp.Events, storedEvent(valid[j], r))
+			}
+			if err := s.waitForCheckpoint(ctx, req.GetWaitForCheckpoint() && stored, maxSeq); err != nil {
+				return nil, err
 			}
 		}
 		s.metrics.accepted.Add(float64(len(resp.Events)))

@@ -111,15 +111,16 @@ type Store interface {
 	ReadRange(ctx context.Context, from uint64, n int) ([]Record, error)
 	// Size returns the number of stored events (the next Seq).
 	Size(ctx context.Context) (uint64, error)
-	// ReadHashes returns the stored tree hashes at these indexes
-	// (golang.org/x/mod/sumdb/tlog layout), or ErrNotFound.
+	// ReadHashes returns the tree hashes at these indexes
+	// (golang.org/x/mod/sumdb/tlog layout), or ErrNotFound. A backend may
+	// recompute level-0 hashes from the events rather than store them.
 	ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error)
 	// PutCheckpoint keeps a signed checkpoint of the tree at size, durably.
 	PutCheckpoint(ctx context.Context, size uint64, signed []byte) error
 	// Checkpoint returns the signed checkpoint kept for size, or ErrNotFound.
 	Checkpoint(ctx context.Context, size uint64) ([]byte, error)
-	// LatestCheckpoint returns the largest kept checkpoint and its size, or
-	// ErrNotFound when there is none.
+	// LatestCheckpoint returns the largest kept checkpoint and its size; the
+	// note is nil when none was kept yet.
 	LatestCheckpoint(ctx context.Context) (uint64, []byte, error)
 	// Checkpoints returns up to n kept checkpoints with size >= from, in
 	// ascending size order.

@@ -2,6 +2,7 @@ package tlog
 
 import (
 	"fmt"
+	"slices"
 
 	sumtlog "golang.org/x/mod/sumdb/tlog"
 )
@@ -77,18 +78,22 @@ func (b *Builder) Append(leafHash Hash) (first int64, hashes []Hash, err error) 
 		return 0, nil, err
 	}
 	first = sumtlog.StoredHashIndex(0, b.size)
+	// Appending merges the trailing subtrees into one: the new frontier is
+	// the old one minus the merged subtrees plus the new subtree root, which
+	// is the last hash returned.
+	old := frontierIndexes(b.size)
 	b.size++
-	keep := map[int64]Hash{}
-	for _, x := range frontierIndexes(b.size) {
-		if h, ok := b.frontier[x]; ok {
-			keep[x] = h
-		} else if i := x - first; i >= 0 && i < int64(len(hashes)) {
-			keep[x] = hashes[i]
-		} else {
-			return 0, nil, fmt.Errorf("tlog: builder: frontier hash %d of tree %d missing", x, b.size)
+	now := frontierIndexes(b.size)
+	for _, x := range old {
+		if !slices.Contains(now, x) {
+			delete(b.frontier, x)
 		}
 	}
-	b.frontier = keep
+	top := now[len(now)-1]
+	if top != first+int64(len(hashes))-1 {
+		return 0, nil, fmt.Errorf("tlog: builder: new frontier root %d is not the last stored hash of record %d", top, b.size-1)
+	}
+	b.frontier[top] = hashes[len(hashes)-1]
 	return first, hashes, nil
 }
 

@@ -87,6 +87,11 @@ func cutPrefix(b []byte, p string) ([]byte, bool) {
 	return b[len(p):], true
 }
 
+// EventLeaf returns the leaf of the event stored at seq.
+func EventLeaf(origin string, seq uint64, receiveTimeNs int64, id [16]byte, salt, stored []byte) *Leaf {
+	return &Leaf{Origin: origin, Seq: seq, ReceiveTime: receiveTimeNs, ID: id, Commitment: Commit(salt, stored)}
+}
+
 // LeafHash is the RFC 6962 leaf hash, SHA-256(0x00 ‖ leaf).
 func LeafHash(leaf []byte) sumtlog.Hash { return sumtlog.RecordHash(leaf) }
 

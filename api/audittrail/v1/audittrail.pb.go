@@ -325,9 +325,12 @@ type CreateEventRequest struct {
 	// Required. A canonical lowercase UUID version 4.
 	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
 	// Required. The event to store.
-	Event         *Event `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Event *Event `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
+	// When true, the call returns only once a signed checkpoint covers the
+	// event.
+	WaitForCheckpoint bool `protobuf:"varint,3,opt,name=wait_for_checkpoint,json=waitForCheckpoint,proto3" json:"wait_for_checkpoint,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *CreateEventRequest) Reset() {
@@ -374,13 +377,23 @@ func (x *CreateEventRequest) GetEvent() *Event {
 	return nil
 }
 
+func (x *CreateEventRequest) GetWaitForCheckpoint() bool {
+	if x != nil {
+		return x.WaitForCheckpoint
+	}
+	return false
+}
+
 // BatchCreateEventsRequest stores 1 to 1000 events.
 type BatchCreateEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The events to store, each with its id.
-	Requests      []*CreateEventRequest `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Requests []*CreateEventRequest `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	// When true, the call returns only once a signed checkpoint covers every
+	// stored event of the batch.
+	WaitForCheckpoint bool `protobuf:"varint,2,opt,name=wait_for_checkpoint,json=waitForCheckpoint,proto3" json:"wait_for_checkpoint,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *BatchCreateEventsRequest) Reset() {
@@ -418,6 +431,13 @@ func (x *BatchCreateEventsRequest) GetRequests() []*CreateEventRequest {
 		return x.Requests
 	}
 	return nil
+}
+
+func (x *BatchCreateEventsRequest) GetWaitForCheckpoint() bool {
+	if x != nil {
+		return x.WaitForCheckpoint
+	}
+	return false
 }
 
 // BatchCreateEventsResponse reports which requests of a batch were stored.
@@ -854,6 +874,533 @@ func (x *GetEventRequest) GetName() string {
 	return ""
 }
 
+// GetCheckpointRequest names a checkpoint.
+type GetCheckpointRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tree size of a kept checkpoint; 0 for the latest.
+	TreeSize      int64 `protobuf:"varint,1,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCheckpointRequest) Reset() {
+	*x = GetCheckpointRequest{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCheckpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCheckpointRequest) ProtoMessage() {}
+
+func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCheckpointRequest.ProtoReflect.Descriptor instead.
+func (*GetCheckpointRequest) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetCheckpointRequest) GetTreeSize() int64 {
+	if x != nil {
+		return x.TreeSize
+	}
+	return 0
+}
+
+// Checkpoint is a signed checkpoint of the log (C2SP tlog-checkpoint in a
+// signed note).
+type Checkpoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The log's origin name, the checkpoint's first line.
+	Origin string `protobuf:"bytes,1,opt,name=origin,proto3" json:"origin,omitempty"`
+	// The number of events the tree covers.
+	TreeSize int64 `protobuf:"varint,2,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	// The RFC 6962 root hash of the tree.
+	RootHash []byte `protobuf:"bytes,3,opt,name=root_hash,json=rootHash,proto3" json:"root_hash,omitempty"`
+	// The signed note, exactly as signed.
+	SignedNote string `protobuf:"bytes,4,opt,name=signed_note,json=signedNote,proto3" json:"signed_note,omitempty"`
+	// The log's public key as a signed-note verifier key.
+	VerifierKey   string `protobuf:"bytes,5,opt,name=verifier_key,json=verifierKey,proto3" json:"verifier_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Checkpoint) Reset() {
+	*x = Checkpoint{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Checkpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Checkpoint) ProtoMessage() {}
+
+func (x *Checkpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
+func (*Checkpoint) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Checkpoint) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *Checkpoint) GetTreeSize() int64 {
+	if x != nil {
+		return x.TreeSize
+	}
+	return 0
+}
+
+func (x *Checkpoint) GetRootHash() []byte {
+	if x != nil {
+		return x.RootHash
+	}
+	return nil
+}
+
+func (x *Checkpoint) GetSignedNote() string {
+	if x != nil {
+		return x.SignedNote
+	}
+	return ""
+}
+
+func (x *Checkpoint) GetVerifierKey() string {
+	if x != nil {
+		return x.VerifierKey
+	}
+	return ""
+}
+
+// GetInclusionProofRequest names an event by name or sequence number.
+type GetInclusionProofRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `events/{event_id}`; or leave empty and set seq.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The event's sequence number, when name is empty.
+	Seq *int64 `protobuf:"varint,2,opt,name=seq,proto3,oneof" json:"seq,omitempty"`
+	// The tree size to prove against; 0 for the latest checkpoint's.
+	TreeSize      int64 `protobuf:"varint,3,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetInclusionProofRequest) Reset() {
+	*x = GetInclusionProofRequest{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetInclusionProofRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetInclusionProofRequest) ProtoMessage() {}
+
+func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetInclusionProofRequest.ProtoReflect.Descriptor instead.
+func (*GetInclusionProofRequest) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *GetInclusionProofRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetInclusionProofRequest) GetSeq() int64 {
+	if x != nil && x.Seq != nil {
+		return *x.Seq
+	}
+	return 0
+}
+
+func (x *GetInclusionProofRequest) GetTreeSize() int64 {
+	if x != nil {
+		return x.TreeSize
+	}
+	return 0
+}
+
+// InclusionProof is an RFC 6962 audit path.
+type InclusionProof struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event's sequence number (its leaf index).
+	Seq int64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The tree size the proof is for.
+	TreeSize int64 `protobuf:"varint,2,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	// The leaf hash.
+	LeafHash []byte `protobuf:"bytes,3,opt,name=leaf_hash,json=leafHash,proto3" json:"leaf_hash,omitempty"`
+	// The audit path, from the leaf's sibling up.
+	Hashes        [][]byte `protobuf:"bytes,4,rep,name=hashes,proto3" json:"hashes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InclusionProof) Reset() {
+	*x = InclusionProof{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InclusionProof) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InclusionProof) ProtoMessage() {}
+
+func (x *InclusionProof) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InclusionProof.ProtoReflect.Descriptor instead.
+func (*InclusionProof) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *InclusionProof) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *InclusionProof) GetTreeSize() int64 {
+	if x != nil {
+		return x.TreeSize
+	}
+	return 0
+}
+
+func (x *InclusionProof) GetLeafHash() []byte {
+	if x != nil {
+		return x.LeafHash
+	}
+	return nil
+}
+
+func (x *InclusionProof) GetHashes() [][]byte {
+	if x != nil {
+		return x.Hashes
+	}
+	return nil
+}
+
+// GetConsistencyProofRequest names two tree sizes.
+type GetConsistencyProofRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	FromSize int64                  `protobuf:"varint,1,opt,name=from_size,json=fromSize,proto3" json:"from_size,omitempty"`
+	// 0 for the latest checkpoint's size.
+	ToSize        int64 `protobuf:"varint,2,opt,name=to_size,json=toSize,proto3" json:"to_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConsistencyProofRequest) Reset() {
+	*x = GetConsistencyProofRequest{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConsistencyProofRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConsistencyProofRequest) ProtoMessage() {}
+
+func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConsistencyProofRequest.ProtoReflect.Descriptor instead.
+func (*GetConsistencyProofRequest) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetConsistencyProofRequest) GetFromSize() int64 {
+	if x != nil {
+		return x.FromSize
+	}
+	return 0
+}
+
+func (x *GetConsistencyProofRequest) GetToSize() int64 {
+	if x != nil {
+		return x.ToSize
+	}
+	return 0
+}
+
+// ConsistencyProof is an RFC 6962 consistency proof.
+type ConsistencyProof struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FromSize      int64                  `protobuf:"varint,1,opt,name=from_size,json=fromSize,proto3" json:"from_size,omitempty"`
+	ToSize        int64                  `protobuf:"varint,2,opt,name=to_size,json=toSize,proto3" json:"to_size,omitempty"`
+	Hashes        [][]byte               `protobuf:"bytes,3,rep,name=hashes,proto3" json:"hashes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsistencyProof) Reset() {
+	*x = ConsistencyProof{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsistencyProof) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsistencyProof) ProtoMessage() {}
+
+func (x *ConsistencyProof) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsistencyProof.ProtoReflect.Descriptor instead.
+func (*ConsistencyProof) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ConsistencyProof) GetFromSize() int64 {
+	if x != nil {
+		return x.FromSize
+	}
+	return 0
+}
+
+func (x *ConsistencyProof) GetToSize() int64 {
+	if x != nil {
+		return x.ToSize
+	}
+	return 0
+}
+
+func (x *ConsistencyProof) GetHashes() [][]byte {
+	if x != nil {
+		return x.Hashes
+	}
+	return nil
+}
+
+// GetEventProofRequest names an event.
+type GetEventProofRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `events/{event_id}`.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEventProofRequest) Reset() {
+	*x = GetEventProofRequest{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEventProofRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEventProofRequest) ProtoMessage() {}
+
+func (x *GetEventProofRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEventProofRequest.ProtoReflect.Descriptor instead.
+func (*GetEventProofRequest) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetEventProofRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// EventProof lets anyone with the log's public key check one event offline.
+type EventProof struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event as the API shows it.
+	Event *Event `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	// The exact stored bytes of the event (docs/INTEGRITY.md).
+	StoredEvent []byte `protobuf:"bytes,2,opt,name=stored_event,json=storedEvent,proto3" json:"stored_event,omitempty"`
+	// The event's 32-byte salt.
+	Salt []byte `protobuf:"bytes,3,opt,name=salt,proto3" json:"salt,omitempty"`
+	// The event's sequence number.
+	Seq int64 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The leaf bytes.
+	Leaf []byte `protobuf:"bytes,5,opt,name=leaf,proto3" json:"leaf,omitempty"`
+	// Inclusion of the leaf in the checkpoint's tree.
+	Inclusion *InclusionProof `protobuf:"bytes,6,opt,name=inclusion,proto3" json:"inclusion,omitempty"`
+	// The signed checkpoint the proof is against.
+	Checkpoint    *Checkpoint `protobuf:"bytes,7,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventProof) Reset() {
+	*x = EventProof{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventProof) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventProof) ProtoMessage() {}
+
+func (x *EventProof) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventProof.ProtoReflect.Descriptor instead.
+func (*EventProof) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *EventProof) GetEvent() *Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *EventProof) GetStoredEvent() []byte {
+	if x != nil {
+		return x.StoredEvent
+	}
+	return nil
+}
+
+func (x *EventProof) GetSalt() []byte {
+	if x != nil {
+		return x.Salt
+	}
+	return nil
+}
+
+func (x *EventProof) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *EventProof) GetLeaf() []byte {
+	if x != nil {
+		return x.Leaf
+	}
+	return nil
+}
+
+func (x *EventProof) GetInclusion() *InclusionProof {
+	if x != nil {
+		return x.Inclusion
+	}
+	return nil
+}
+
+func (x *EventProof) GetCheckpoint() *Checkpoint {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return nil
+}
+
 var File_api_audittrail_v1_audittrail_proto protoreflect.FileDescriptor
 
 const file_api_audittrail_v1_audittrail_proto_rawDesc = "" +
@@ -887,12 +1434,14 @@ const file_api_audittrail_v1_audittrail_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aD\n" +
 	"\x16RequestParametersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"[\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8b\x01\n" +
 	"\x12CreateEventRequest\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12*\n" +
-	"\x05event\x18\x02 \x01(\v2\x14.audittrail.v1.EventR\x05event\"Y\n" +
+	"\x05event\x18\x02 \x01(\v2\x14.audittrail.v1.EventR\x05event\x12.\n" +
+	"\x13wait_for_checkpoint\x18\x03 \x01(\bR\x11waitForCheckpoint\"\x89\x01\n" +
 	"\x18BatchCreateEventsRequest\x12=\n" +
-	"\brequests\x18\x01 \x03(\v2!.audittrail.v1.CreateEventRequestR\brequests\"\x8a\x02\n" +
+	"\brequests\x18\x01 \x03(\v2!.audittrail.v1.CreateEventRequestR\brequests\x12.\n" +
+	"\x13wait_for_checkpoint\x18\x02 \x01(\bR\x11waitForCheckpoint\"\x8a\x02\n" +
 	"\x19BatchCreateEventsResponse\x12,\n" +
 	"\x06events\x18\x01 \x03(\v2\x14.audittrail.v1.EventR\x06events\x12e\n" +
 	"\x0ffailed_requests\x18\x02 \x03(\v2<.audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntryR\x0efailedRequests\x1aX\n" +
@@ -939,7 +1488,47 @@ const file_api_audittrail_v1_audittrail_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12J\n" +
 	"\x13searched_until_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x11searchedUntilTime\"%\n" +
 	"\x0fGetEventRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name*@\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"3\n" +
+	"\x14GetCheckpointRequest\x12\x1b\n" +
+	"\ttree_size\x18\x01 \x01(\x03R\btreeSize\"\xa2\x01\n" +
+	"\n" +
+	"Checkpoint\x12\x16\n" +
+	"\x06origin\x18\x01 \x01(\tR\x06origin\x12\x1b\n" +
+	"\ttree_size\x18\x02 \x01(\x03R\btreeSize\x12\x1b\n" +
+	"\troot_hash\x18\x03 \x01(\fR\brootHash\x12\x1f\n" +
+	"\vsigned_note\x18\x04 \x01(\tR\n" +
+	"signedNote\x12!\n" +
+	"\fverifier_key\x18\x05 \x01(\tR\vverifierKey\"j\n" +
+	"\x18GetInclusionProofRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x15\n" +
+	"\x03seq\x18\x02 \x01(\x03H\x00R\x03seq\x88\x01\x01\x12\x1b\n" +
+	"\ttree_size\x18\x03 \x01(\x03R\btreeSizeB\x06\n" +
+	"\x04_seq\"t\n" +
+	"\x0eInclusionProof\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12\x1b\n" +
+	"\ttree_size\x18\x02 \x01(\x03R\btreeSize\x12\x1b\n" +
+	"\tleaf_hash\x18\x03 \x01(\fR\bleafHash\x12\x16\n" +
+	"\x06hashes\x18\x04 \x03(\fR\x06hashes\"R\n" +
+	"\x1aGetConsistencyProofRequest\x12\x1b\n" +
+	"\tfrom_size\x18\x01 \x01(\x03R\bfromSize\x12\x17\n" +
+	"\ato_size\x18\x02 \x01(\x03R\x06toSize\"`\n" +
+	"\x10ConsistencyProof\x12\x1b\n" +
+	"\tfrom_size\x18\x01 \x01(\x03R\bfromSize\x12\x17\n" +
+	"\ato_size\x18\x02 \x01(\x03R\x06toSize\x12\x16\n" +
+	"\x06hashes\x18\x03 \x03(\fR\x06hashes\"*\n" +
+	"\x14GetEventProofRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x8d\x02\n" +
+	"\n" +
+	"EventProof\x12*\n" +
+	"\x05event\x18\x01 \x01(\v2\x14.audittrail.v1.EventR\x05event\x12!\n" +
+	"\fstored_event\x18\x02 \x01(\fR\vstoredEvent\x12\x12\n" +
+	"\x04salt\x18\x03 \x01(\fR\x04salt\x12\x10\n" +
+	"\x03seq\x18\x04 \x01(\x03R\x03seq\x12\x12\n" +
+	"\x04leaf\x18\x05 \x01(\fR\x04leaf\x12;\n" +
+	"\tinclusion\x18\x06 \x01(\v2\x1d.audittrail.v1.InclusionProofR\tinclusion\x129\n" +
+	"\n" +
+	"checkpoint\x18\a \x01(\v2\x19.audittrail.v1.CheckpointR\n" +
+	"checkpoint*@\n" +
 	"\tEventType\x12\x14\n" +
 	"\x10TYPE_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bTYPE_API\x10\x01\x12\x0f\n" +
@@ -948,7 +1537,13 @@ const file_api_audittrail_v1_audittrail_proto_rawDesc = "" +
 	"\vCreateEvent\x12!.audittrail.v1.CreateEventRequest\x1a\x14.audittrail.v1.Event\x12f\n" +
 	"\x11BatchCreateEvents\x12'.audittrail.v1.BatchCreateEventsRequest\x1a(.audittrail.v1.BatchCreateEventsResponse\x12W\n" +
 	"\fSearchEvents\x12\".audittrail.v1.SearchEventsRequest\x1a#.audittrail.v1.SearchEventsResponse\x12@\n" +
-	"\bGetEvent\x12\x1e.audittrail.v1.GetEventRequest\x1a\x14.audittrail.v1.EventBAZ?github.com/audittrail/audittrail/api/audittrail/v1;audittrailv1b\x06proto3"
+	"\bGetEvent\x12\x1e.audittrail.v1.GetEventRequest\x1a\x14.audittrail.v1.Event2\xee\x02\n" +
+	"\n" +
+	"LogService\x12O\n" +
+	"\rGetCheckpoint\x12#.audittrail.v1.GetCheckpointRequest\x1a\x19.audittrail.v1.Checkpoint\x12[\n" +
+	"\x11GetInclusionProof\x12'.audittrail.v1.GetInclusionProofRequest\x1a\x1d.audittrail.v1.InclusionProof\x12a\n" +
+	"\x13GetConsistencyProof\x12).audittrail.v1.GetConsistencyProofRequest\x1a\x1f.audittrail.v1.ConsistencyProof\x12O\n" +
+	"\rGetEventProof\x12#.audittrail.v1.GetEventProofRequest\x1a\x19.audittrail.v1.EventProofBAZ?github.com/audittrail/audittrail/api/audittrail/v1;audittrailv1b\x06proto3"
 
 var (
 	file_api_audittrail_v1_audittrail_proto_rawDescOnce sync.Once
@@ -963,59 +1558,78 @@ func file_api_audittrail_v1_audittrail_proto_rawDescGZIP() []byte {
 }
 
 var file_api_audittrail_v1_audittrail_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_api_audittrail_v1_audittrail_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_api_audittrail_v1_audittrail_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_api_audittrail_v1_audittrail_proto_goTypes = []any{
-	(EventType)(0),                    // 0: audittrail.v1.EventType
-	(*Status)(nil),                    // 1: audittrail.v1.Status
-	(*Event)(nil),                     // 2: audittrail.v1.Event
-	(*CreateEventRequest)(nil),        // 3: audittrail.v1.CreateEventRequest
-	(*BatchCreateEventsRequest)(nil),  // 4: audittrail.v1.BatchCreateEventsRequest
-	(*BatchCreateEventsResponse)(nil), // 5: audittrail.v1.BatchCreateEventsResponse
-	(*Filter)(nil),                    // 6: audittrail.v1.Filter
-	(*SearchEventsRequest)(nil),       // 7: audittrail.v1.SearchEventsRequest
-	(*SearchEventsResponse)(nil),      // 8: audittrail.v1.SearchEventsResponse
-	(*GetEventRequest)(nil),           // 9: audittrail.v1.GetEventRequest
-	nil,                               // 10: audittrail.v1.Event.MetadataEntry
-	nil,                               // 11: audittrail.v1.Event.RequestParametersEntry
-	nil,                               // 12: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
-	nil,                               // 13: audittrail.v1.Filter.MetadataExactEntry
-	nil,                               // 14: audittrail.v1.Filter.MetadataRegexEntry
-	(*timestamppb.Timestamp)(nil),     // 15: google.protobuf.Timestamp
+	(EventType)(0),                     // 0: audittrail.v1.EventType
+	(*Status)(nil),                     // 1: audittrail.v1.Status
+	(*Event)(nil),                      // 2: audittrail.v1.Event
+	(*CreateEventRequest)(nil),         // 3: audittrail.v1.CreateEventRequest
+	(*BatchCreateEventsRequest)(nil),   // 4: audittrail.v1.BatchCreateEventsRequest
+	(*BatchCreateEventsResponse)(nil),  // 5: audittrail.v1.BatchCreateEventsResponse
+	(*Filter)(nil),                     // 6: audittrail.v1.Filter
+	(*SearchEventsRequest)(nil),        // 7: audittrail.v1.SearchEventsRequest
+	(*SearchEventsResponse)(nil),       // 8: audittrail.v1.SearchEventsResponse
+	(*GetEventRequest)(nil),            // 9: audittrail.v1.GetEventRequest
+	(*GetCheckpointRequest)(nil),       // 10: audittrail.v1.GetCheckpointRequest
+	(*Checkpoint)(nil),                 // 11: audittrail.v1.Checkpoint
+	(*GetInclusionProofRequest)(nil),   // 12: audittrail.v1.GetInclusionProofRequest
+	(*InclusionProof)(nil),             // 13: audittrail.v1.InclusionProof
+	(*GetConsistencyProofRequest)(nil), // 14: audittrail.v1.GetConsistencyProofRequest
+	(*ConsistencyProof)(nil),           // 15: audittrail.v1.ConsistencyProof
+	(*GetEventProofRequest)(nil),       // 16: audittrail.v1.GetEventProofRequest
+	(*EventProof)(nil),                 // 17: audittrail.v1.EventProof
+	nil,                                // 18: audittrail.v1.Event.MetadataEntry
+	nil,                                // 19: audittrail.v1.Event.RequestParametersEntry
+	nil,                                // 20: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
+	nil,                                // 21: audittrail.v1.Filter.MetadataExactEntry
+	nil,                                // 22: audittrail.v1.Filter.MetadataRegexEntry
+	(*timestamppb.Timestamp)(nil),      // 23: google.protobuf.Timestamp
 }
 var file_api_audittrail_v1_audittrail_proto_depIdxs = []int32{
-	15, // 0: audittrail.v1.Event.event_time:type_name -> google.protobuf.Timestamp
-	15, // 1: audittrail.v1.Event.receive_time:type_name -> google.protobuf.Timestamp
+	23, // 0: audittrail.v1.Event.event_time:type_name -> google.protobuf.Timestamp
+	23, // 1: audittrail.v1.Event.receive_time:type_name -> google.protobuf.Timestamp
 	1,  // 2: audittrail.v1.Event.status:type_name -> audittrail.v1.Status
-	10, // 3: audittrail.v1.Event.metadata:type_name -> audittrail.v1.Event.MetadataEntry
-	11, // 4: audittrail.v1.Event.request_parameters:type_name -> audittrail.v1.Event.RequestParametersEntry
+	18, // 3: audittrail.v1.Event.metadata:type_name -> audittrail.v1.Event.MetadataEntry
+	19, // 4: audittrail.v1.Event.request_parameters:type_name -> audittrail.v1.Event.RequestParametersEntry
 	0,  // 5: audittrail.v1.Event.type:type_name -> audittrail.v1.EventType
 	2,  // 6: audittrail.v1.CreateEventRequest.event:type_name -> audittrail.v1.Event
 	3,  // 7: audittrail.v1.BatchCreateEventsRequest.requests:type_name -> audittrail.v1.CreateEventRequest
 	2,  // 8: audittrail.v1.BatchCreateEventsResponse.events:type_name -> audittrail.v1.Event
-	12, // 9: audittrail.v1.BatchCreateEventsResponse.failed_requests:type_name -> audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
-	15, // 10: audittrail.v1.Filter.start_event_time:type_name -> google.protobuf.Timestamp
-	15, // 11: audittrail.v1.Filter.end_event_time:type_name -> google.protobuf.Timestamp
-	13, // 12: audittrail.v1.Filter.metadata_exact:type_name -> audittrail.v1.Filter.MetadataExactEntry
-	14, // 13: audittrail.v1.Filter.metadata_regex:type_name -> audittrail.v1.Filter.MetadataRegexEntry
+	20, // 9: audittrail.v1.BatchCreateEventsResponse.failed_requests:type_name -> audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
+	23, // 10: audittrail.v1.Filter.start_event_time:type_name -> google.protobuf.Timestamp
+	23, // 11: audittrail.v1.Filter.end_event_time:type_name -> google.protobuf.Timestamp
+	21, // 12: audittrail.v1.Filter.metadata_exact:type_name -> audittrail.v1.Filter.MetadataExactEntry
+	22, // 13: audittrail.v1.Filter.metadata_regex:type_name -> audittrail.v1.Filter.MetadataRegexEntry
 	0,  // 14: audittrail.v1.Filter.include_types:type_name -> audittrail.v1.EventType
 	0,  // 15: audittrail.v1.Filter.exclude_types:type_name -> audittrail.v1.EventType
 	6,  // 16: audittrail.v1.SearchEventsRequest.filter:type_name -> audittrail.v1.Filter
 	2,  // 17: audittrail.v1.SearchEventsResponse.events:type_name -> audittrail.v1.Event
-	15, // 18: audittrail.v1.SearchEventsResponse.searched_until_time:type_name -> google.protobuf.Timestamp
-	1,  // 19: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry.value:type_name -> audittrail.v1.Status
-	3,  // 20: audittrail.v1.EventService.CreateEvent:input_type -> audittrail.v1.CreateEventRequest
-	4,  // 21: audittrail.v1.EventService.BatchCreateEvents:input_type -> audittrail.v1.BatchCreateEventsRequest
-	7,  // 22: audittrail.v1.EventService.SearchEvents:input_type -> audittrail.v1.SearchEventsRequest
-	9,  // 23: audittrail.v1.EventService.GetEvent:input_type -> audittrail.v1.GetEventRequest
-	2,  // 24: audittrail.v1.EventService.CreateEvent:output_type -> audittrail.v1.Event
-	5,  // 25: audittrail.v1.EventService.BatchCreateEvents:output_type -> audittrail.v1.BatchCreateEventsResponse
-	8,  // 26: audittrail.v1.EventService.SearchEvents:output_type -> audittrail.v1.SearchEventsResponse
-	2,  // 27: audittrail.v1.EventService.GetEvent:output_type -> audittrail.v1.Event
-	24, // [24:28] is the sub-list for method output_type
-	20, // [20:24] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	23, // 18: audittrail.v1.SearchEventsResponse.searched_until_time:type_name -> google.protobuf.Timestamp
+	2,  // 19: audittrail.v1.EventProof.event:type_name -> audittrail.v1.Event
+	13, // 20: audittrail.v1.EventProof.inclusion:type_name -> audittrail.v1.InclusionProof
+	11, // 21: audittrail.v1.EventProof.checkpoint:type_name -> audittrail.v1.Checkpoint
+	1,  // 22: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry.value:type_name -> audittrail.v1.Status
+	3,  // 23: audittrail.v1.EventService.CreateEvent:input_type -> audittrail.v1.CreateEventRequest
+	4,  // 24: audittrail.v1.EventService.BatchCreateEvents:input_type -> audittrail.v1.BatchCreateEventsRequest
+	7,  // 25: audittrail.v1.EventService.SearchEvents:input_type -> audittrail.v1.SearchEventsRequest
+	9,  // 26: audittrail.v1.EventService.GetEvent:input_type -> audittrail.v1.GetEventRequest
+	10, // 27: audittrail.v1.LogService.GetCheckpoint:input_type -> audittrail.v1.GetCheckpointRequest
+	12, // 28: audittrail.v1.LogService.GetInclusionProof:input_type -> audittrail.v1.GetInclusionProofRequest
+	14, // 29: audittrail.v1.LogService.GetConsistencyProof:input_type -> audittrail.v1.GetConsistencyProofRequest
+	16, // 30: audittrail.v1.LogService.GetEventProof:input_type -> audittrail.v1.GetEventProofRequest
+	2,  // 31: audittrail.v1.EventService.CreateEvent:output_type -> audittrail.v1.Event
+	5,  // 32: audittrail.v1.EventService.BatchCreateEvents:output_type -> audittrail.v1.BatchCreateEventsResponse
+	8,  // 33: audittrail.v1.EventService.SearchEvents:output_type -> audittrail.v1.SearchEventsResponse
+	2,  // 34: audittrail.v1.EventService.GetEvent:output_type -> audittrail.v1.Event
+	11, // 35: audittrail.v1.LogService.GetCheckpoint:output_type -> audittrail.v1.Checkpoint
+	13, // 36: audittrail.v1.LogService.GetInclusionProof:output_type -> audittrail.v1.InclusionProof
+	15, // 37: audittrail.v1.LogService.GetConsistencyProof:output_type -> audittrail.v1.ConsistencyProof
+	17, // 38: audittrail.v1.LogService.GetEventProof:output_type -> audittrail.v1.EventProof
+	31, // [31:39] is the sub-list for method output_type
+	23, // [23:31] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_api_audittrail_v1_audittrail_proto_init() }
@@ -1024,15 +1638,16 @@ func file_api_audittrail_v1_audittrail_proto_init() {
 		return
 	}
 	file_api_audittrail_v1_audittrail_proto_msgTypes[5].OneofWrappers = []any{}
+	file_api_audittrail_v1_audittrail_proto_msgTypes[11].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_audittrail_v1_audittrail_proto_rawDesc), len(file_api_audittrail_v1_audittrail_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   22,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_api_audittrail_v1_audittrail_proto_goTypes,
 		DependencyIndexes: file_api_audittrail_v1_audittrail_proto_depIdxs,

@@ -256,3 +256,239 @@ var EventService_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "api/audittrail/v1/audittrail.proto",
 }
+
+const (
+	LogService_GetCheckpoint_FullMethodName       = "/audittrail.v1.LogService/GetCheckpoint"
+	LogService_GetInclusionProof_FullMethodName   = "/audittrail.v1.LogService/GetInclusionProof"
+	LogService_GetConsistencyProof_FullMethodName = "/audittrail.v1.LogService/GetConsistencyProof"
+	LogService_GetEventProof_FullMethodName       = "/audittrail.v1.LogService/GetEventProof"
+)
+
+// LogServiceClient is the client API for LogService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// LogService serves the integrity log: signed checkpoints of the Merkle tree
+// over every event in acceptance order, and proofs against them.
+type LogServiceClient interface {
+	// GetCheckpoint returns the latest signed checkpoint, or the one kept for
+	// a given tree size.
+	GetCheckpoint(ctx context.Context, in *GetCheckpointRequest, opts ...grpc.CallOption) (*Checkpoint, error)
+	// GetInclusionProof proves that an event is in the tree of a given size.
+	GetInclusionProof(ctx context.Context, in *GetInclusionProofRequest, opts ...grpc.CallOption) (*InclusionProof, error)
+	// GetConsistencyProof proves that one tree size extends another.
+	GetConsistencyProof(ctx context.Context, in *GetConsistencyProofRequest, opts ...grpc.CallOption) (*ConsistencyProof, error)
+	// GetEventProof returns everything needed to check one event offline:
+	// its stored bytes and salt, its leaf, and an inclusion proof against a
+	// signed checkpoint.
+	GetEventProof(ctx context.Context, in *GetEventProofRequest, opts ...grpc.CallOption) (*EventProof, error)
+}
+
+type logServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewLogServiceClient(cc grpc.ClientConnInterface) LogServiceClient {
+	return &logServiceClient{cc}
+}
+
+func (c *logServiceClient) GetCheckpoint(ctx context.Context, in *GetCheckpointRequest, opts ...grpc.CallOption) (*Checkpoint, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Checkpoint)
+	err := c.cc.Invoke(ctx, LogService_GetCheckpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *logServiceClient) GetInclusionProof(ctx context.Context, in *GetInclusionProofRequest, opts ...grpc.CallOption) (*InclusionProof, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(InclusionProof)
+	err := c.cc.Invoke(ctx, LogService_GetInclusionProof_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *logServiceClient) GetConsistencyProof(ctx context.Context, in *GetConsistencyProofRequest, opts ...grpc.CallOption) (*ConsistencyProof, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConsistencyProof)
+	err := c.cc.Invoke(ctx, LogService_GetConsistencyProof_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *logServiceClient) GetEventProof(ctx context.Context, in *GetEventProofRequest, opts ...grpc.CallOption) (*EventProof, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EventProof)
+	err := c.cc.Invoke(ctx, LogService_GetEventProof_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// LogServiceServer is the server API for LogService service.
+// All implementations must embed UnimplementedLogServiceServer
+// for forward compatibility.
+//
+// LogService serves the integrity log: signed checkpoints of the Merkle tree
+// over every event in acceptance order, and proofs against them.
+type LogServiceServer interface {
+	// GetCheckpoint returns the latest signed checkpoint, or the one kept for
+	// a given tree size.
+	GetCheckpoint(context.Context, *GetCheckpointRequest) (*Checkpoint, error)
+	// GetInclusionProof proves that an event is in the tree of a given size.
+	GetInclusionProof(context.Context, *GetInclusionProofRequest) (*InclusionProof, error)
+	// GetConsistencyProof proves that one tree size extends another.
+	GetConsistencyProof(context.Context, *GetConsistencyProofRequest) (*ConsistencyProof, error)
+	// GetEventProof returns everything needed to check one event offline:
+	// its stored bytes and salt, its leaf, and an inclusion proof against a
+	// signed checkpoint.
+	GetEventProof(context.Context, *GetEventProofRequest) (*EventProof, error)
+	mustEmbedUnimplementedLogServiceServer()
+}
+
+// UnimplementedLogServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedLogServiceServer struct{}
+
+func (UnimplementedLogServiceServer) GetCheckpoint(context.Context, *GetCheckpointRequest) (*Checkpoint, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCheckpoint not implemented")
+}
+func (UnimplementedLogServiceServer) GetInclusionProof(context.Context, *GetInclusionProofRequest) (*InclusionProof, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetInclusionProof not implemented")
+}
+func (UnimplementedLogServiceServer) GetConsistencyProof(context.Context, *GetConsistencyProofRequest) (*ConsistencyProof, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetConsistencyProof not implemented")
+}
+func (UnimplementedLogServiceServer) GetEventProof(context.Context, *GetEventProofRequest) (*EventProof, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetEventProof not implemented")
+}
+func (UnimplementedLogServiceServer) mustEmbedUnimplementedLogServiceServer() {}
+func (UnimplementedLogServiceServer) testEmbeddedByValue()                    {}
+
+// UnsafeLogServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to LogServiceServer will
+// result in compilation errors.
+type UnsafeLogServiceServer interface {
+	mustEmbedUnimplementedLogServiceServer()
+}
+
+func RegisterLogServiceServer(s grpc.ServiceRegistrar, srv LogServiceServer) {
+	// If the following call panics, it indicates UnimplementedLogServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&LogService_ServiceDesc, srv)
+}
+
+func _LogService_GetCheckpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCheckpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LogServiceServer).GetCheckpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LogService_GetCheckpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LogServiceServer).GetCheckpoint(ctx, req.(*GetCheckpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LogService_GetInclusionProof_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetInclusionProofRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LogServiceServer).GetInclusionProof(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LogService_GetInclusionProof_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LogServiceServer).GetInclusionProof(ctx, req.(*GetInclusionProofRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LogService_GetConsistencyProof_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetConsistencyProofRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LogServiceServer).GetConsistencyProof(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LogService_GetConsistencyProof_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LogServiceServer).GetConsistencyProof(ctx, req.(*GetConsistencyProofRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LogService_GetEventProof_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetEventProofRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LogServiceServer).GetEventProof(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LogService_GetEventProof_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LogServiceServer).GetEventProof(ctx, req.(*GetEventProofRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// LogService_ServiceDesc is the grpc.ServiceDesc for LogService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var LogService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "audittrail.v1.LogService",
+	HandlerType: (*LogServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "GetCheckpoint",
+			Handler:    _LogService_GetCheckpoint_Handler,
+		},
+		{
+			MethodName: "GetInclusionProof",
+			Handler:    _LogService_GetInclusionProof_Handler,
+		},
+		{
+			MethodName: "GetConsistencyProof",
+			Handler:    _LogService_GetConsistencyProof_Handler,
+		},
+		{
+			MethodName: "GetEventProof",
+			Handler:    _LogService_GetEventProof_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "api/audittrail/v1/audittrail.proto",
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/prometheus/client_golang/prometheus"
+	sumtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/audittrail/audittrail/internal/event"
 	"github.com/audittrail/audittrail/internal/store"
@@ -41,6 +42,8 @@ type Options struct {
 	MemTableSize uint64
 	// MaxGroupEvents caps how many events one group commit takes.
 	MaxGroupEvents int
+	// MaxCompactions is how many compactions may run at once.
+	MaxCompactions int
 	// Now is the clock for receive times.
 	Now func() time.Time
 	// Logger receives store and Pebble logs.
@@ -56,14 +59,15 @@ func DefaultOptions() Options {
 		CacheSize:      256 << 20,
 		MemTableSize:   64 << 20,
 		MaxGroupEvents: 16384,
+		MaxCompactions: 2,
 		Now:            time.Now,
 		Logger:         slog.New(slog.DiscardHandler),
 	}
 }
 
 func (o *Options) validate() error {
-	if o.CacheSize <= 0 || o.MemTableSize == 0 || o.MaxGroupEvents <= 0 {
-		return fmt.Errorf("pebble store: cache size, memtable size and max group events must be positive")
+	if o.CacheSize <= 0 || o.MemTableSize == 0 || o.MaxGroupEvents <= 0 || o.MaxCompactions <= 0 {
+		return fmt.Errorf("pebble store: cache size, memtable size, max group events and max compactions must be positive")
 	}
 	if o.Now == nil || o.Logger == nil {
 		return fmt.Errorf("pebble store: Now and Logger are required")
@@ -91,6 +95,7 @@ type Store struct {
 	lastRecv time.Time
 	tree     *tlog.Builder
 	entries  []kv
+	families familyEntries
 	arena    []byte
 
 	inflightMu sync.Mutex
@@ -114,11 +119,35 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
+	stalls := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "audittrail_store_write_stalls_total",
+		Help: "Times Pebble delayed writes because flushes or compactions fell behind.",
+	})
+	stallSeconds := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "audittrail_store_write_stall_seconds_total",
+		Help: "Time writes spent delayed by Pebble write stalls.",
+	})
+	var stallStart atomic.Int64
 	po := &pebble.Options{
 		Cache:              cache,
 		MemTableSize:       opts.MemTableSize,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{opts.Logger},
+		CompactionConcurrencyRange: func() (int, int) {
+			return 1, opts.MaxCompactions
+		},
+		EventListener: &pebble.EventListener{
+			WriteStallBegin: func(info pebble.WriteStallBeginInfo) {
+				stalls.Inc()
+				stallStart.Store(time.Now().UnixNano())
+				opts.Logger.Warn("pebble store: write stall", "reason", info.Reason)
+			},
+			WriteStallEnd: func() {
+				if t := stallStart.Swap(0); t != 0 {
+					stallSeconds.Add(time.Since(time.Unix(0, t)).Seconds())
+				}
+			},
+		},
 	}
 	// Bloom filters let id checks and index-to-event lookups skip the
 	// sstables that cannot hold the key.
@@ -156,7 +185,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.commitSeconds, s.groupEvents} {
+		for _, c := range []prometheus.Collector{s.commitSeconds, s.groupEvents, stalls, stallSeconds} {
 			if err := opts.Registerer.Register(c); err != nil {
 				db.Close()
 				return nil, fmt.Errorf("pebble store: register metrics: %w", err)
@@ -324,10 +353,12 @@ func (s *Store) prepare(group []*appendReq, n int) *pendingGroup {
 		return pg
 	}
 	seen := make(map[[16]byte]struct{}, n)
-	// The key arena and entry list are reused from group to group: the
+	// The key arena and entry lists are reused from group to group: the
 	// batch copies what it is given.
-	entries, arena := s.entries[:0], s.arena[:0]
-	defer func() { s.entries, s.arena = entries[:0], arena[:0] }()
+	arena := s.arena[:0]
+	fams := &s.families
+	fams.reset()
+	defer func() { s.arena = arena[:0] }()
 	key := func(parts ...[]byte) []byte {
 		from := len(arena)
 		for _, p := range parts {
@@ -350,23 +381,24 @@ func (s *Store) prepare(group []*appendReq, n int) *pendingGroup {
 			pg.ids = append(pg.ids, id)
 			event.SetEncodedReceiveTime(r.encs[i], now)
 			salt := r.salts[i*saltLen : (i+1)*saltLen]
-			leaf := tlog.Leaf{Origin: s.opts.Origin, Seq: seq, ReceiveTime: now.UnixNano(), ID: id, Commitment: tlog.Commit(salt, r.encs[i])}
+			leaf := tlog.EventLeaf(s.opts.Origin, seq, now.UnixNano(), id, salt, r.encs[i])
 			first, hashes, err := s.tree.Append(tlog.LeafHash(leaf.Marshal()))
 			if err != nil {
 				pg.err = fmt.Errorf("pebble store: tree: %w", err)
 				return pg
 			}
-			for j := range hashes {
-				entries = append(entries, kv{key(hashKey(first + int64(j))), key(hashes[j][:])})
+			// hashes[0] is the level-0 (leaf) hash: it is not stored, since
+			// readHashes recomputes it from the event itself.
+			for j := 1; j < len(hashes); j++ {
+				fams.add(kv{key(hashKey(first + int64(j))), key(hashes[j][:])})
 			}
 			order := key(orderKey(nil, e.EventTime, seq))
-			entries = append(entries,
-				kv{key([]byte{prefixEvent}, order), key(salt, r.encs[i])},
-				kv{key(seqKey(seq)), order},
-				kv{key(idKey(id)), order})
+			fams.add(kv{key([]byte{prefixEvent}, order), key(salt, r.encs[i])})
+			fams.add(kv{key(seqKey(seq)), order})
+			fams.add(kv{key(idKey(id)), order})
 			for f := range event.NumFields {
 				if v := e.Value(f); v != "" {
-					entries = append(entries, kv{key(indexValuePrefix(nil, f, v), order), nil})
+					fams.add(kv{key(indexValuePrefix(nil, f, v), order), nil})
 				}
 			}
 			r.results[i] = store.AppendResult{Seq: seq, ReceiveTime: now}
@@ -374,10 +406,11 @@ func (s *Store) prepare(group []*appendReq, n int) *pendingGroup {
 		}
 	}
 	pg.size = seq
-	if len(entries) > 0 {
+	if len(pg.ids) > 0 {
 		// Ascending keys let the memtable's inserter reuse its position
 		// from one key to the next instead of searching from the top.
-		slices.SortFunc(entries, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+		entries := fams.sorted(s.entries[:0])
+		defer func() { s.entries = entries[:0] }()
 		size := 0
 		for _, e := range entries {
 			size += len(e.k) + len(e.v) + 2*binary.MaxVarintLen32 + 1
@@ -578,10 +611,19 @@ func (s *Store) ReadRange(ctx context.Context, from uint64, n int) ([]store.Reco
 	return out, it.Error()
 }
 
-// readHashes reads stored tree hashes; every index must exist.
+// readHashes reads tree hashes; every index must exist. Level-0 hashes are
+// the leaf hashes of events and are recomputed from the stored event.
 func (s *Store) readHashes(indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))
 	for i, x := range indexes {
+		if level, n := sumtlog.SplitStoredHashIndex(x); level == 0 {
+			h, err := s.leafHash(uint64(n))
+			if err != nil {
+				return nil, err
+			}
+			out[i] = h
+			continue
+		}
 		v, closer, err := s.db.Get(hashKey(x))
 		if errors.Is(err, pebble.ErrNotFound) {
 			return nil, fmt.Errorf("%w: tree hash %d", store.ErrNotFound, x)
@@ -597,6 +639,27 @@ func (s *Store) readHashes(indexes []int64) ([]tlog.Hash, error) {
 		closer.Close()
 	}
 	return out, nil
+}
+
+// leafHash recomputes the leaf hash of the event at seq.
+func (s *Store) leafHash(seq uint64) (tlog.Hash, error) {
+	order, closer, err := s.db.Get(seqKey(seq))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return tlog.Hash{}, fmt.Errorf("%w: tree hash of record %d", store.ErrNotFound, seq)
+	}
+	if err != nil {
+		return tlog.Hash{}, fmt.Errorf("pebble store: read seq %d: %w", seq, err)
+	}
+	rec, err := s.getByOrder(order)
+	closer.Close()
+	if err != nil {
+		return tlog.Hash{}, err
+	}
+	id, err := event.IDBytes(rec.Event.ID)
+	if err != nil {
+		return tlog.Hash{}, err
+	}
+	return tlog.LeafHash(tlog.EventLeaf(s.opts.Origin, seq, rec.Event.ReceiveTime.UnixNano(), id, rec.Salt, rec.Stored).Marshal()), nil
 }
 
 // ReadHashes implements store.Store.
@@ -636,7 +699,7 @@ func (s *Store) LatestCheckpoint(ctx context.Context) (uint64, []byte, error) {
 		if err := it.Error(); err != nil {
 			return 0, nil, fmt.Errorf("pebble store: latest checkpoint: %w", err)
 		}
-		return 0, nil, fmt.Errorf("%w: no checkpoint yet", store.ErrNotFound)
+		return 0, nil, nil
 	}
 	return binary.BigEndian.Uint64(it.Key()[1:]), bytes.Clone(it.Value()), nil
 }
@@ -653,4 +716,33 @@ func (s *Store) Checkpoints(ctx context.Context, from uint64, n int) ([]store.Si
 		out = append(out, store.SizedCheckpoint{Size: binary.BigEndian.Uint64(it.Key()[1:]), Signed: bytes.Clone(it.Value())})
 	}
 	return out, it.Error()
+}
+
+// keyFamilies are the key prefixes a group writes, in ascending order.
+var keyFamilies = [...]byte{prefixEvent, prefixHash, prefixID, prefixSeq, prefixIndex}
+
+// familyEntries holds a group's entries bucketed by key family.
+type familyEntries [len(keyFamilies)][]kv
+
+func (f *familyEntries) add(e kv) {
+	i := slices.Index(keyFamilies[:], e.k[0])
+	f[i] = append(f[i], e)
+}
+
+// sorted returns all entries in ascending key order. Tree-hash and seq keys
+// are produced in ascending order already; only the other families sort.
+func (f *familyEntries) sorted(out []kv) []kv {
+	for i, fam := range f {
+		if p := keyFamilies[i]; p != prefixHash && p != prefixSeq {
+			slices.SortFunc(fam, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+		}
+		out = append(out, fam...)
+	}
+	return out
+}
+
+func (f *familyEntries) reset() {
+	for i := range f {
+		f[i] = f[i][:0]
+	}
 }
