@@ -87,6 +87,38 @@ func (c *Client) GetEvent(ctx context.Context, id string) (*pb.Event, error) {
 	return out, c.do(ctx, http.MethodGet, "/v1/events/"+url.PathEscape(id), nil, out)
 }
 
+// GetCheckpoint returns the latest signed checkpoint (size 0) or the one
+// kept for a tree size.
+func (c *Client) GetCheckpoint(ctx context.Context, size int64) (*pb.Checkpoint, error) {
+	out := &pb.Checkpoint{}
+	return out, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/log/checkpoint?tree_size=%d", size), nil, out)
+}
+
+// GetConsistencyProof proves that tree size to extends tree size from.
+func (c *Client) GetConsistencyProof(ctx context.Context, from, to int64) (*pb.ConsistencyProof, error) {
+	out := &pb.ConsistencyProof{}
+	return out, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/log/consistencyProof?from_size=%d&to_size=%d", from, to), nil, out)
+}
+
+// GetEventProof returns the evidence that an event is in the signed log.
+func (c *Client) GetEventProof(ctx context.Context, id string) (*pb.EventProof, error) {
+	id = strings.TrimPrefix(id, "events/")
+	out := &pb.EventProof{}
+	return out, c.do(ctx, http.MethodGet, "/v1/events/"+url.PathEscape(id)+":proof", nil, out)
+}
+
+// ListLogEntries returns stored events and salts from seq start on.
+func (c *Client) ListLogEntries(ctx context.Context, start int64, pageSize int32) (*pb.ListLogEntriesResponse, error) {
+	out := &pb.ListLogEntriesResponse{}
+	return out, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/log/entries?start_seq=%d&page_size=%d", start, pageSize), nil, out)
+}
+
+// ListCheckpoints returns kept checkpoints from tree size start on.
+func (c *Client) ListCheckpoints(ctx context.Context, start int64, pageSize int32) (*pb.ListCheckpointsResponse, error) {
+	out := &pb.ListCheckpointsResponse{}
+	return out, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/log/checkpoints?start_size=%d&page_size=%d", start, pageSize), nil, out)
+}
+
 func (c *Client) do(ctx context.Context, method, path string, in, out proto.Message) error {
 	var body io.Reader
 	if in != nil {

@@ -2,6 +2,9 @@
 //
 //	audittrail serve                       run the server
 //	audittrail event create|batch-create|search|get|tail
+//	audittrail log key|checkpoint
+//	audittrail verify event|log|archive
+//	audittrail export archive
 //
 // Run `audittrail COMMAND -h` for the flags of each command.
 package main
@@ -38,6 +41,12 @@ Usage:
   audittrail event search [flags]          search events
   audittrail event get ID                  show one event
   audittrail event tail [flags]            print new events as they arrive
+  audittrail log key                       print the integrity log's public key (last line)
+  audittrail log checkpoint [--size N]     print a signed checkpoint
+  audittrail verify event NAME --key K     check an event's inclusion proof
+  audittrail verify log --key K --state F  check the log only grew since the last run (monitor)
+  audittrail export archive --out DIR      write the whole log for offline verification
+  audittrail verify archive DIR --key K    verify an archive offline
 
 Run "audittrail COMMAND -h" for a command's flags.
 `
@@ -60,6 +69,14 @@ func main() {
 	}
 }
 
+// sub returns the subcommand word, or "" when there is none.
+func sub(args []string) string {
+	if len(args) < 2 {
+		return ""
+	}
+	return args[1]
+}
+
 func run(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(e.stderr, usage)
@@ -69,11 +86,7 @@ func run(ctx context.Context, e *env, args []string) error {
 	case "serve":
 		return (&serveCommand{env: e}).Run(ctx, args[1:])
 	case "event":
-		if len(args) < 2 {
-			fmt.Fprint(e.stderr, usage)
-			return exitError{2}
-		}
-		switch args[1] {
+		switch sub(args) {
 		case "create":
 			return (&createCommand{env: e}).Run(ctx, args[2:])
 		case "batch-create":
@@ -84,6 +97,26 @@ func run(ctx context.Context, e *env, args []string) error {
 			return (&getCommand{env: e}).Run(ctx, args[2:])
 		case "tail":
 			return (&tailCommand{env: e}).Run(ctx, args[2:])
+		}
+	case "log":
+		switch sub(args) {
+		case "key":
+			return (&logKeyCommand{env: e}).Run(ctx, args[2:])
+		case "checkpoint":
+			return (&logCheckpointCommand{env: e}).Run(ctx, args[2:])
+		}
+	case "verify":
+		switch sub(args) {
+		case "event":
+			return (&verifyEventCommand{env: e}).Run(ctx, args[2:])
+		case "log":
+			return (&verifyLogCommand{env: e}).Run(ctx, args[2:])
+		case "archive":
+			return (&verifyArchiveCommand{env: e}).Run(ctx, args[2:])
+		}
+	case "export":
+		if sub(args) == "archive" {
+			return (&exportArchiveCommand{env: e}).Run(ctx, args[2:])
 		}
 	case "help", "-h", "--help":
 		fmt.Fprint(e.stdout, usage)

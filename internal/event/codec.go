@@ -232,6 +232,9 @@ func parseUUID(s string) ([16]byte, error) {
 // IDBytes returns the 16-byte form of a canonical UUID, for keys.
 func IDBytes(id string) ([16]byte, error) { return parseUUID(id) }
 
+// FormatID returns the canonical text form of a 16-byte event id.
+func FormatID(id [16]byte) string { return formatUUID(id[:]) }
+
 func formatUUID(b []byte) string {
 	var buf [36]byte
 	hex.Encode(buf[0:8], b[0:4])

@@ -259,3 +259,77 @@ func (s *Server) waitForCheckpoint(ctx context.Context, wait bool, maxSeq uint64
 	}
 	return nil
 }
+
+func listPageSize(n int32) (int, error) {
+	switch {
+	case n < 0:
+		return 0, &event.FieldError{Field: "page_size", Rule: "must not be negative"}
+	case n == 0 || n > 1000:
+		return 1000, nil
+	}
+	return int(n), nil
+}
+
+// ListLogEntries implements pb.LogServiceServer.
+func (l *logServer) ListLogEntries(ctx context.Context, req *pb.ListLogEntriesRequest) (*pb.ListLogEntriesResponse, error) {
+	s := l.s
+	return serve(s, ctx, "ListLogEntries", func(ctx context.Context, id *Identity) (*pb.ListLogEntriesResponse, error) {
+		if !id.ReadAll {
+			return nil, withClientMessage("global events.read permission required", errPermissionDenied)
+		}
+		n, err := listPageSize(req.GetPageSize())
+		if err != nil {
+			return nil, err
+		}
+		if req.GetStartSeq() < 0 {
+			return nil, &event.FieldError{Field: "start_seq", Rule: "must not be negative"}
+		}
+		recs, err := s.store.ReadRange(ctx, uint64(req.GetStartSeq()), n)
+		if err != nil {
+			return nil, err
+		}
+		idx := make([]int64, len(recs))
+		for i, r := range recs {
+			idx[i] = sumtlog.StoredHashIndex(0, int64(r.Seq))
+		}
+		leaves, err := s.store.ReadHashes(ctx, idx)
+		if err != nil {
+			return nil, err
+		}
+		out := &pb.ListLogEntriesResponse{}
+		for i, r := range recs {
+			out.Entries = append(out.Entries, &pb.LogEntry{Seq: int64(r.Seq), StoredEvent: r.Stored, Salt: r.Salt, LeafHash: leaves[i][:]})
+		}
+		return out, nil
+	})
+}
+
+// ListCheckpoints implements pb.LogServiceServer.
+func (l *logServer) ListCheckpoints(ctx context.Context, req *pb.ListCheckpointsRequest) (*pb.ListCheckpointsResponse, error) {
+	s := l.s
+	return serve(s, ctx, "ListCheckpoints", func(ctx context.Context, id *Identity) (*pb.ListCheckpointsResponse, error) {
+		if !id.ReadAll {
+			return nil, withClientMessage("events.read permission required", errPermissionDenied)
+		}
+		n, err := listPageSize(req.GetPageSize())
+		if err != nil {
+			return nil, err
+		}
+		if req.GetStartSize() < 0 {
+			return nil, &event.FieldError{Field: "start_size", Rule: "must not be negative"}
+		}
+		cps, err := s.store.Checkpoints(ctx, uint64(req.GetStartSize()), n)
+		if err != nil {
+			return nil, err
+		}
+		out := &pb.ListCheckpointsResponse{}
+		for _, c := range cps {
+			p, err := s.checkpointProto(c.Signed)
+			if err != nil {
+				return nil, err
+			}
+			out.Checkpoints = append(out.Checkpoints, p)
+		}
+		return out, nil
+	})
+}

@@ -874,6 +874,274 @@ func (x *GetEventRequest) GetName() string {
 	return ""
 }
 
+// ListLogEntriesRequest asks for entries from a sequence number on.
+type ListLogEntriesRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	StartSeq int64                  `protobuf:"varint,1,opt,name=start_seq,json=startSeq,proto3" json:"start_seq,omitempty"`
+	// 0 means 1000; at most 1000.
+	PageSize      int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLogEntriesRequest) Reset() {
+	*x = ListLogEntriesRequest{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLogEntriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLogEntriesRequest) ProtoMessage() {}
+
+func (x *ListLogEntriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLogEntriesRequest.ProtoReflect.Descriptor instead.
+func (*ListLogEntriesRequest) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListLogEntriesRequest) GetStartSeq() int64 {
+	if x != nil {
+		return x.StartSeq
+	}
+	return 0
+}
+
+func (x *ListLogEntriesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+// LogEntry is one event as the log commits to it.
+type LogEntry struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Seq         int64                  `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	StoredEvent []byte                 `protobuf:"bytes,2,opt,name=stored_event,json=storedEvent,proto3" json:"stored_event,omitempty"`
+	Salt        []byte                 `protobuf:"bytes,3,opt,name=salt,proto3" json:"salt,omitempty"`
+	// The leaf hash the log committed to when it accepted the event.
+	LeafHash      []byte `protobuf:"bytes,4,opt,name=leaf_hash,json=leafHash,proto3" json:"leaf_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogEntry) Reset() {
+	*x = LogEntry{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogEntry) ProtoMessage() {}
+
+func (x *LogEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogEntry.ProtoReflect.Descriptor instead.
+func (*LogEntry) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *LogEntry) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *LogEntry) GetStoredEvent() []byte {
+	if x != nil {
+		return x.StoredEvent
+	}
+	return nil
+}
+
+func (x *LogEntry) GetSalt() []byte {
+	if x != nil {
+		return x.Salt
+	}
+	return nil
+}
+
+func (x *LogEntry) GetLeafHash() []byte {
+	if x != nil {
+		return x.LeafHash
+	}
+	return nil
+}
+
+// ListLogEntriesResponse is one page of entries.
+type ListLogEntriesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*LogEntry            `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLogEntriesResponse) Reset() {
+	*x = ListLogEntriesResponse{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLogEntriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLogEntriesResponse) ProtoMessage() {}
+
+func (x *ListLogEntriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLogEntriesResponse.ProtoReflect.Descriptor instead.
+func (*ListLogEntriesResponse) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListLogEntriesResponse) GetEntries() []*LogEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+// ListCheckpointsRequest asks for checkpoints from a tree size on.
+type ListCheckpointsRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	StartSize int64                  `protobuf:"varint,1,opt,name=start_size,json=startSize,proto3" json:"start_size,omitempty"`
+	// 0 means 1000; at most 1000.
+	PageSize      int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCheckpointsRequest) Reset() {
+	*x = ListCheckpointsRequest{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCheckpointsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCheckpointsRequest) ProtoMessage() {}
+
+func (x *ListCheckpointsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCheckpointsRequest.ProtoReflect.Descriptor instead.
+func (*ListCheckpointsRequest) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListCheckpointsRequest) GetStartSize() int64 {
+	if x != nil {
+		return x.StartSize
+	}
+	return 0
+}
+
+func (x *ListCheckpointsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+// ListCheckpointsResponse is one page of checkpoints.
+type ListCheckpointsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Checkpoints   []*Checkpoint          `protobuf:"bytes,1,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCheckpointsResponse) Reset() {
+	*x = ListCheckpointsResponse{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCheckpointsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCheckpointsResponse) ProtoMessage() {}
+
+func (x *ListCheckpointsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCheckpointsResponse.ProtoReflect.Descriptor instead.
+func (*ListCheckpointsResponse) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListCheckpointsResponse) GetCheckpoints() []*Checkpoint {
+	if x != nil {
+		return x.Checkpoints
+	}
+	return nil
+}
+
 // GetCheckpointRequest names a checkpoint.
 type GetCheckpointRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -885,7 +1153,7 @@ type GetCheckpointRequest struct {
 
 func (x *GetCheckpointRequest) Reset() {
 	*x = GetCheckpointRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[9]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +1165,7 @@ func (x *GetCheckpointRequest) String() string {
 func (*GetCheckpointRequest) ProtoMessage() {}
 
 func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[9]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +1178,7 @@ func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*GetCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{9}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetCheckpointRequest) GetTreeSize() int64 {
@@ -940,7 +1208,7 @@ type Checkpoint struct {
 
 func (x *Checkpoint) Reset() {
 	*x = Checkpoint{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[10]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -952,7 +1220,7 @@ func (x *Checkpoint) String() string {
 func (*Checkpoint) ProtoMessage() {}
 
 func (x *Checkpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[10]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -965,7 +1233,7 @@ func (x *Checkpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
 func (*Checkpoint) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{10}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Checkpoint) GetOrigin() string {
@@ -1018,7 +1286,7 @@ type GetInclusionProofRequest struct {
 
 func (x *GetInclusionProofRequest) Reset() {
 	*x = GetInclusionProofRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[11]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1030,7 +1298,7 @@ func (x *GetInclusionProofRequest) String() string {
 func (*GetInclusionProofRequest) ProtoMessage() {}
 
 func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[11]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1043,7 +1311,7 @@ func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofRequest.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{11}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetInclusionProofRequest) GetName() string {
@@ -1084,7 +1352,7 @@ type InclusionProof struct {
 
 func (x *InclusionProof) Reset() {
 	*x = InclusionProof{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[12]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1096,7 +1364,7 @@ func (x *InclusionProof) String() string {
 func (*InclusionProof) ProtoMessage() {}
 
 func (x *InclusionProof) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[12]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1109,7 +1377,7 @@ func (x *InclusionProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InclusionProof.ProtoReflect.Descriptor instead.
 func (*InclusionProof) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{12}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *InclusionProof) GetSeq() int64 {
@@ -1152,7 +1420,7 @@ type GetConsistencyProofRequest struct {
 
 func (x *GetConsistencyProofRequest) Reset() {
 	*x = GetConsistencyProofRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[13]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1432,7 @@ func (x *GetConsistencyProofRequest) String() string {
 func (*GetConsistencyProofRequest) ProtoMessage() {}
 
 func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[13]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1445,7 @@ func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofRequest.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{13}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetConsistencyProofRequest) GetFromSize() int64 {
@@ -1206,7 +1474,7 @@ type ConsistencyProof struct {
 
 func (x *ConsistencyProof) Reset() {
 	*x = ConsistencyProof{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[14]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1218,7 +1486,7 @@ func (x *ConsistencyProof) String() string {
 func (*ConsistencyProof) ProtoMessage() {}
 
 func (x *ConsistencyProof) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[14]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1231,7 +1499,7 @@ func (x *ConsistencyProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsistencyProof.ProtoReflect.Descriptor instead.
 func (*ConsistencyProof) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{14}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ConsistencyProof) GetFromSize() int64 {
@@ -1266,7 +1534,7 @@ type GetEventProofRequest struct {
 
 func (x *GetEventProofRequest) Reset() {
 	*x = GetEventProofRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[15]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1278,7 +1546,7 @@ func (x *GetEventProofRequest) String() string {
 func (*GetEventProofRequest) ProtoMessage() {}
 
 func (x *GetEventProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[15]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1291,7 +1559,7 @@ func (x *GetEventProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEventProofRequest.ProtoReflect.Descriptor instead.
 func (*GetEventProofRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{15}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetEventProofRequest) GetName() string {
@@ -1324,7 +1592,7 @@ type EventProof struct {
 
 func (x *EventProof) Reset() {
 	*x = EventProof{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[16]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1336,7 +1604,7 @@ func (x *EventProof) String() string {
 func (*EventProof) ProtoMessage() {}
 
 func (x *EventProof) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[16]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1349,7 +1617,7 @@ func (x *EventProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventProof.ProtoReflect.Descriptor instead.
 func (*EventProof) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{16}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *EventProof) GetEvent() *Event {
@@ -1488,7 +1756,23 @@ const file_api_audittrail_v1_audittrail_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12J\n" +
 	"\x13searched_until_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x11searchedUntilTime\"%\n" +
 	"\x0fGetEventRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"3\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"Q\n" +
+	"\x15ListLogEntriesRequest\x12\x1b\n" +
+	"\tstart_seq\x18\x01 \x01(\x03R\bstartSeq\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\"p\n" +
+	"\bLogEntry\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12!\n" +
+	"\fstored_event\x18\x02 \x01(\fR\vstoredEvent\x12\x12\n" +
+	"\x04salt\x18\x03 \x01(\fR\x04salt\x12\x1b\n" +
+	"\tleaf_hash\x18\x04 \x01(\fR\bleafHash\"K\n" +
+	"\x16ListLogEntriesResponse\x121\n" +
+	"\aentries\x18\x01 \x03(\v2\x17.audittrail.v1.LogEntryR\aentries\"T\n" +
+	"\x16ListCheckpointsRequest\x12\x1d\n" +
+	"\n" +
+	"start_size\x18\x01 \x01(\x03R\tstartSize\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\"V\n" +
+	"\x17ListCheckpointsResponse\x12;\n" +
+	"\vcheckpoints\x18\x01 \x03(\v2\x19.audittrail.v1.CheckpointR\vcheckpoints\"3\n" +
 	"\x14GetCheckpointRequest\x12\x1b\n" +
 	"\ttree_size\x18\x01 \x01(\x03R\btreeSize\"\xa2\x01\n" +
 	"\n" +
@@ -1537,13 +1821,15 @@ const file_api_audittrail_v1_audittrail_proto_rawDesc = "" +
 	"\vCreateEvent\x12!.audittrail.v1.CreateEventRequest\x1a\x14.audittrail.v1.Event\x12f\n" +
 	"\x11BatchCreateEvents\x12'.audittrail.v1.BatchCreateEventsRequest\x1a(.audittrail.v1.BatchCreateEventsResponse\x12W\n" +
 	"\fSearchEvents\x12\".audittrail.v1.SearchEventsRequest\x1a#.audittrail.v1.SearchEventsResponse\x12@\n" +
-	"\bGetEvent\x12\x1e.audittrail.v1.GetEventRequest\x1a\x14.audittrail.v1.Event2\xee\x02\n" +
+	"\bGetEvent\x12\x1e.audittrail.v1.GetEventRequest\x1a\x14.audittrail.v1.Event2\xaf\x04\n" +
 	"\n" +
 	"LogService\x12O\n" +
 	"\rGetCheckpoint\x12#.audittrail.v1.GetCheckpointRequest\x1a\x19.audittrail.v1.Checkpoint\x12[\n" +
 	"\x11GetInclusionProof\x12'.audittrail.v1.GetInclusionProofRequest\x1a\x1d.audittrail.v1.InclusionProof\x12a\n" +
 	"\x13GetConsistencyProof\x12).audittrail.v1.GetConsistencyProofRequest\x1a\x1f.audittrail.v1.ConsistencyProof\x12O\n" +
-	"\rGetEventProof\x12#.audittrail.v1.GetEventProofRequest\x1a\x19.audittrail.v1.EventProofBAZ?github.com/audittrail/audittrail/api/audittrail/v1;audittrailv1b\x06proto3"
+	"\rGetEventProof\x12#.audittrail.v1.GetEventProofRequest\x1a\x19.audittrail.v1.EventProof\x12]\n" +
+	"\x0eListLogEntries\x12$.audittrail.v1.ListLogEntriesRequest\x1a%.audittrail.v1.ListLogEntriesResponse\x12`\n" +
+	"\x0fListCheckpoints\x12%.audittrail.v1.ListCheckpointsRequest\x1a&.audittrail.v1.ListCheckpointsResponseBAZ?github.com/audittrail/audittrail/api/audittrail/v1;audittrailv1b\x06proto3"
 
 var (
 	file_api_audittrail_v1_audittrail_proto_rawDescOnce sync.Once
@@ -1558,7 +1844,7 @@ func file_api_audittrail_v1_audittrail_proto_rawDescGZIP() []byte {
 }
 
 var file_api_audittrail_v1_audittrail_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_api_audittrail_v1_audittrail_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_api_audittrail_v1_audittrail_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_api_audittrail_v1_audittrail_proto_goTypes = []any{
 	(EventType)(0),                     // 0: audittrail.v1.EventType
 	(*Status)(nil),                     // 1: audittrail.v1.Status
@@ -1570,66 +1856,77 @@ var file_api_audittrail_v1_audittrail_proto_goTypes = []any{
 	(*SearchEventsRequest)(nil),        // 7: audittrail.v1.SearchEventsRequest
 	(*SearchEventsResponse)(nil),       // 8: audittrail.v1.SearchEventsResponse
 	(*GetEventRequest)(nil),            // 9: audittrail.v1.GetEventRequest
-	(*GetCheckpointRequest)(nil),       // 10: audittrail.v1.GetCheckpointRequest
-	(*Checkpoint)(nil),                 // 11: audittrail.v1.Checkpoint
-	(*GetInclusionProofRequest)(nil),   // 12: audittrail.v1.GetInclusionProofRequest
-	(*InclusionProof)(nil),             // 13: audittrail.v1.InclusionProof
-	(*GetConsistencyProofRequest)(nil), // 14: audittrail.v1.GetConsistencyProofRequest
-	(*ConsistencyProof)(nil),           // 15: audittrail.v1.ConsistencyProof
-	(*GetEventProofRequest)(nil),       // 16: audittrail.v1.GetEventProofRequest
-	(*EventProof)(nil),                 // 17: audittrail.v1.EventProof
-	nil,                                // 18: audittrail.v1.Event.MetadataEntry
-	nil,                                // 19: audittrail.v1.Event.RequestParametersEntry
-	nil,                                // 20: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
-	nil,                                // 21: audittrail.v1.Filter.MetadataExactEntry
-	nil,                                // 22: audittrail.v1.Filter.MetadataRegexEntry
-	(*timestamppb.Timestamp)(nil),      // 23: google.protobuf.Timestamp
+	(*ListLogEntriesRequest)(nil),      // 10: audittrail.v1.ListLogEntriesRequest
+	(*LogEntry)(nil),                   // 11: audittrail.v1.LogEntry
+	(*ListLogEntriesResponse)(nil),     // 12: audittrail.v1.ListLogEntriesResponse
+	(*ListCheckpointsRequest)(nil),     // 13: audittrail.v1.ListCheckpointsRequest
+	(*ListCheckpointsResponse)(nil),    // 14: audittrail.v1.ListCheckpointsResponse
+	(*GetCheckpointRequest)(nil),       // 15: audittrail.v1.GetCheckpointRequest
+	(*Checkpoint)(nil),                 // 16: audittrail.v1.Checkpoint
+	(*GetInclusionProofRequest)(nil),   // 17: audittrail.v1.GetInclusionProofRequest
+	(*InclusionProof)(nil),             // 18: audittrail.v1.InclusionProof
+	(*GetConsistencyProofRequest)(nil), // 19: audittrail.v1.GetConsistencyProofRequest
+	(*ConsistencyProof)(nil),           // 20: audittrail.v1.ConsistencyProof
+	(*GetEventProofRequest)(nil),       // 21: audittrail.v1.GetEventProofRequest
+	(*EventProof)(nil),                 // 22: audittrail.v1.EventProof
+	nil,                                // 23: audittrail.v1.Event.MetadataEntry
+	nil,                                // 24: audittrail.v1.Event.RequestParametersEntry
+	nil,                                // 25: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
+	nil,                                // 26: audittrail.v1.Filter.MetadataExactEntry
+	nil,                                // 27: audittrail.v1.Filter.MetadataRegexEntry
+	(*timestamppb.Timestamp)(nil),      // 28: google.protobuf.Timestamp
 }
 var file_api_audittrail_v1_audittrail_proto_depIdxs = []int32{
-	23, // 0: audittrail.v1.Event.event_time:type_name -> google.protobuf.Timestamp
-	23, // 1: audittrail.v1.Event.receive_time:type_name -> google.protobuf.Timestamp
+	28, // 0: audittrail.v1.Event.event_time:type_name -> google.protobuf.Timestamp
+	28, // 1: audittrail.v1.Event.receive_time:type_name -> google.protobuf.Timestamp
 	1,  // 2: audittrail.v1.Event.status:type_name -> audittrail.v1.Status
-	18, // 3: audittrail.v1.Event.metadata:type_name -> audittrail.v1.Event.MetadataEntry
-	19, // 4: audittrail.v1.Event.request_parameters:type_name -> audittrail.v1.Event.RequestParametersEntry
+	23, // 3: audittrail.v1.Event.metadata:type_name -> audittrail.v1.Event.MetadataEntry
+	24, // 4: audittrail.v1.Event.request_parameters:type_name -> audittrail.v1.Event.RequestParametersEntry
 	0,  // 5: audittrail.v1.Event.type:type_name -> audittrail.v1.EventType
 	2,  // 6: audittrail.v1.CreateEventRequest.event:type_name -> audittrail.v1.Event
 	3,  // 7: audittrail.v1.BatchCreateEventsRequest.requests:type_name -> audittrail.v1.CreateEventRequest
 	2,  // 8: audittrail.v1.BatchCreateEventsResponse.events:type_name -> audittrail.v1.Event
-	20, // 9: audittrail.v1.BatchCreateEventsResponse.failed_requests:type_name -> audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
-	23, // 10: audittrail.v1.Filter.start_event_time:type_name -> google.protobuf.Timestamp
-	23, // 11: audittrail.v1.Filter.end_event_time:type_name -> google.protobuf.Timestamp
-	21, // 12: audittrail.v1.Filter.metadata_exact:type_name -> audittrail.v1.Filter.MetadataExactEntry
-	22, // 13: audittrail.v1.Filter.metadata_regex:type_name -> audittrail.v1.Filter.MetadataRegexEntry
+	25, // 9: audittrail.v1.BatchCreateEventsResponse.failed_requests:type_name -> audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
+	28, // 10: audittrail.v1.Filter.start_event_time:type_name -> google.protobuf.Timestamp
+	28, // 11: audittrail.v1.Filter.end_event_time:type_name -> google.protobuf.Timestamp
+	26, // 12: audittrail.v1.Filter.metadata_exact:type_name -> audittrail.v1.Filter.MetadataExactEntry
+	27, // 13: audittrail.v1.Filter.metadata_regex:type_name -> audittrail.v1.Filter.MetadataRegexEntry
 	0,  // 14: audittrail.v1.Filter.include_types:type_name -> audittrail.v1.EventType
 	0,  // 15: audittrail.v1.Filter.exclude_types:type_name -> audittrail.v1.EventType
 	6,  // 16: audittrail.v1.SearchEventsRequest.filter:type_name -> audittrail.v1.Filter
 	2,  // 17: audittrail.v1.SearchEventsResponse.events:type_name -> audittrail.v1.Event
-	23, // 18: audittrail.v1.SearchEventsResponse.searched_until_time:type_name -> google.protobuf.Timestamp
-	2,  // 19: audittrail.v1.EventProof.event:type_name -> audittrail.v1.Event
-	13, // 20: audittrail.v1.EventProof.inclusion:type_name -> audittrail.v1.InclusionProof
-	11, // 21: audittrail.v1.EventProof.checkpoint:type_name -> audittrail.v1.Checkpoint
-	1,  // 22: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry.value:type_name -> audittrail.v1.Status
-	3,  // 23: audittrail.v1.EventService.CreateEvent:input_type -> audittrail.v1.CreateEventRequest
-	4,  // 24: audittrail.v1.EventService.BatchCreateEvents:input_type -> audittrail.v1.BatchCreateEventsRequest
-	7,  // 25: audittrail.v1.EventService.SearchEvents:input_type -> audittrail.v1.SearchEventsRequest
-	9,  // 26: audittrail.v1.EventService.GetEvent:input_type -> audittrail.v1.GetEventRequest
-	10, // 27: audittrail.v1.LogService.GetCheckpoint:input_type -> audittrail.v1.GetCheckpointRequest
-	12, // 28: audittrail.v1.LogService.GetInclusionProof:input_type -> audittrail.v1.GetInclusionProofRequest
-	14, // 29: audittrail.v1.LogService.GetConsistencyProof:input_type -> audittrail.v1.GetConsistencyProofRequest
-	16, // 30: audittrail.v1.LogService.GetEventProof:input_type -> audittrail.v1.GetEventProofRequest
-	2,  // 31: audittrail.v1.EventService.CreateEvent:output_type -> audittrail.v1.Event
-	5,  // 32: audittrail.v1.EventService.BatchCreateEvents:output_type -> audittrail.v1.BatchCreateEventsResponse
-	8,  // 33: audittrail.v1.EventService.SearchEvents:output_type -> audittrail.v1.SearchEventsResponse
-	2,  // 34: audittrail.v1.EventService.GetEvent:output_type -> audittrail.v1.Event
-	11, // 35: audittrail.v1.LogService.GetCheckpoint:output_type -> audittrail.v1.Checkpoint
-	13, // 36: audittrail.v1.LogService.GetInclusionProof:output_type -> audittrail.v1.InclusionProof
-	15, // 37: audittrail.v1.LogService.GetConsistencyProof:output_type -> audittrail.v1.ConsistencyProof
-	17, // 38: audittrail.v1.LogService.GetEventProof:output_type -> audittrail.v1.EventProof
-	31, // [31:39] is the sub-list for method output_type
-	23, // [23:31] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	28, // 18: audittrail.v1.SearchEventsResponse.searched_until_time:type_name -> google.protobuf.Timestamp
+	11, // 19: audittrail.v1.ListLogEntriesResponse.entries:type_name -> audittrail.v1.LogEntry
+	16, // 20: audittrail.v1.ListCheckpointsResponse.checkpoints:type_name -> audittrail.v1.Checkpoint
+	2,  // 21: audittrail.v1.EventProof.event:type_name -> audittrail.v1.Event
+	18, // 22: audittrail.v1.EventProof.inclusion:type_name -> audittrail.v1.InclusionProof
+	16, // 23: audittrail.v1.EventProof.checkpoint:type_name -> audittrail.v1.Checkpoint
+	1,  // 24: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry.value:type_name -> audittrail.v1.Status
+	3,  // 25: audittrail.v1.EventService.CreateEvent:input_type -> audittrail.v1.CreateEventRequest
+	4,  // 26: audittrail.v1.EventService.BatchCreateEvents:input_type -> audittrail.v1.BatchCreateEventsRequest
+	7,  // 27: audittrail.v1.EventService.SearchEvents:input_type -> audittrail.v1.SearchEventsRequest
+	9,  // 28: audittrail.v1.EventService.GetEvent:input_type -> audittrail.v1.GetEventRequest
+	15, // 29: audittrail.v1.LogService.GetCheckpoint:input_type -> audittrail.v1.GetCheckpointRequest
+	17, // 30: audittrail.v1.LogService.GetInclusionProof:input_type -> audittrail.v1.GetInclusionProofRequest
+	19, // 31: audittrail.v1.LogService.GetConsistencyProof:input_type -> audittrail.v1.GetConsistencyProofRequest
+	21, // 32: audittrail.v1.LogService.GetEventProof:input_type -> audittrail.v1.GetEventProofRequest
+	10, // 33: audittrail.v1.LogService.ListLogEntries:input_type -> audittrail.v1.ListLogEntriesRequest
+	13, // 34: audittrail.v1.LogService.ListCheckpoints:input_type -> audittrail.v1.ListCheckpointsRequest
+	2,  // 35: audittrail.v1.EventService.CreateEvent:output_type -> audittrail.v1.Event
+	5,  // 36: audittrail.v1.EventService.BatchCreateEvents:output_type -> audittrail.v1.BatchCreateEventsResponse
+	8,  // 37: audittrail.v1.EventService.SearchEvents:output_type -> audittrail.v1.SearchEventsResponse
+	2,  // 38: audittrail.v1.EventService.GetEvent:output_type -> audittrail.v1.Event
+	16, // 39: audittrail.v1.LogService.GetCheckpoint:output_type -> audittrail.v1.Checkpoint
+	18, // 40: audittrail.v1.LogService.GetInclusionProof:output_type -> audittrail.v1.InclusionProof
+	20, // 41: audittrail.v1.LogService.GetConsistencyProof:output_type -> audittrail.v1.ConsistencyProof
+	22, // 42: audittrail.v1.LogService.GetEventProof:output_type -> audittrail.v1.EventProof
+	12, // 43: audittrail.v1.LogService.ListLogEntries:output_type -> audittrail.v1.ListLogEntriesResponse
+	14, // 44: audittrail.v1.LogService.ListCheckpoints:output_type -> audittrail.v1.ListCheckpointsResponse
+	35, // [35:45] is the sub-list for method output_type
+	25, // [25:35] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_api_audittrail_v1_audittrail_proto_init() }
@@ -1638,14 +1935,14 @@ func file_api_audittrail_v1_audittrail_proto_init() {
 		return
 	}
 	file_api_audittrail_v1_audittrail_proto_msgTypes[5].OneofWrappers = []any{}
-	file_api_audittrail_v1_audittrail_proto_msgTypes[11].OneofWrappers = []any{}
+	file_api_audittrail_v1_audittrail_proto_msgTypes[16].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_audittrail_v1_audittrail_proto_rawDesc), len(file_api_audittrail_v1_audittrail_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -262,6 +262,8 @@ const (
 	LogService_GetInclusionProof_FullMethodName   = "/audittrail.v1.LogService/GetInclusionProof"
 	LogService_GetConsistencyProof_FullMethodName = "/audittrail.v1.LogService/GetConsistencyProof"
 	LogService_GetEventProof_FullMethodName       = "/audittrail.v1.LogService/GetEventProof"
+	LogService_ListLogEntries_FullMethodName      = "/audittrail.v1.LogService/ListLogEntries"
+	LogService_ListCheckpoints_FullMethodName     = "/audittrail.v1.LogService/ListCheckpoints"
 )
 
 // LogServiceClient is the client API for LogService service.
@@ -282,6 +284,11 @@ type LogServiceClient interface {
 	// its stored bytes and salt, its leaf, and an inclusion proof against a
 	// signed checkpoint.
 	GetEventProof(ctx context.Context, in *GetEventProofRequest, opts ...grpc.CallOption) (*EventProof, error)
+	// ListLogEntries returns the stored bytes and salts of events in
+	// sequence order, for archives. Needs global read.
+	ListLogEntries(ctx context.Context, in *ListLogEntriesRequest, opts ...grpc.CallOption) (*ListLogEntriesResponse, error)
+	// ListCheckpoints returns kept signed checkpoints in ascending size.
+	ListCheckpoints(ctx context.Context, in *ListCheckpointsRequest, opts ...grpc.CallOption) (*ListCheckpointsResponse, error)
 }
 
 type logServiceClient struct {
@@ -332,6 +339,26 @@ func (c *logServiceClient) GetEventProof(ctx context.Context, in *GetEventProofR
 	return out, nil
 }
 
+func (c *logServiceClient) ListLogEntries(ctx context.Context, in *ListLogEntriesRequest, opts ...grpc.CallOption) (*ListLogEntriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListLogEntriesResponse)
+	err := c.cc.Invoke(ctx, LogService_ListLogEntries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *logServiceClient) ListCheckpoints(ctx context.Context, in *ListCheckpointsRequest, opts ...grpc.CallOption) (*ListCheckpointsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCheckpointsResponse)
+	err := c.cc.Invoke(ctx, LogService_ListCheckpoints_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LogServiceServer is the server API for LogService service.
 // All implementations must embed UnimplementedLogServiceServer
 // for forward compatibility.
@@ -350,6 +377,11 @@ type LogServiceServer interface {
 	// its stored bytes and salt, its leaf, and an inclusion proof against a
 	// signed checkpoint.
 	GetEventProof(context.Context, *GetEventProofRequest) (*EventProof, error)
+	// ListLogEntries returns the stored bytes and salts of events in
+	// sequence order, for archives. Needs global read.
+	ListLogEntries(context.Context, *ListLogEntriesRequest) (*ListLogEntriesResponse, error)
+	// ListCheckpoints returns kept signed checkpoints in ascending size.
+	ListCheckpoints(context.Context, *ListCheckpointsRequest) (*ListCheckpointsResponse, error)
 	mustEmbedUnimplementedLogServiceServer()
 }
 
@@ -371,6 +403,12 @@ func (UnimplementedLogServiceServer) GetConsistencyProof(context.Context, *GetCo
 }
 func (UnimplementedLogServiceServer) GetEventProof(context.Context, *GetEventProofRequest) (*EventProof, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetEventProof not implemented")
+}
+func (UnimplementedLogServiceServer) ListLogEntries(context.Context, *ListLogEntriesRequest) (*ListLogEntriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListLogEntries not implemented")
+}
+func (UnimplementedLogServiceServer) ListCheckpoints(context.Context, *ListCheckpointsRequest) (*ListCheckpointsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCheckpoints not implemented")
 }
 func (UnimplementedLogServiceServer) mustEmbedUnimplementedLogServiceServer() {}
 func (UnimplementedLogServiceServer) testEmbeddedByValue()                    {}
@@ -465,6 +503,42 @@ func _LogService_GetEventProof_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LogService_ListLogEntries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListLogEntriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LogServiceServer).ListLogEntries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LogService_ListLogEntries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LogServiceServer).ListLogEntries(ctx, req.(*ListLogEntriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LogService_ListCheckpoints_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCheckpointsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LogServiceServer).ListCheckpoints(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LogService_ListCheckpoints_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LogServiceServer).ListCheckpoints(ctx, req.(*ListCheckpointsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LogService_ServiceDesc is the grpc.ServiceDesc for LogService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -487,6 +561,14 @@ var LogService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetEventProof",
 			Handler:    _LogService_GetEventProof_Handler,
+		},
+		{
+			MethodName: "ListLogEntries",
+			Handler:    _LogService_ListLogEntries_Handler,
+		},
+		{
+			MethodName: "ListCheckpoints",
+			Handler:    _LogService_ListCheckpoints_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

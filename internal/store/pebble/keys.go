@@ -13,7 +13,7 @@ import (
 // big-endian, so an ascending scan walks (event_time desc, seq desc).
 //
 //	'e' order                        → salt[32] ‖ event bytes (event.AppendBinary)
-//	's' seq                          → order        (seq → event)
+//	's' seq                          → order ‖ leaf hash[32] (seq → event, tree level 0)
 //	'i' uuid(16)                     → order        (id uniqueness, Get)
 //	'x' field esc(value) 0x00 0x01 order → ∅       (exact filters)
 //

@@ -237,7 +237,7 @@ func (s *Store) recover() error {
 	if len(k) != 9 {
 		return fmt.Errorf("pebble store: recover: %w", errBadKey)
 	}
-	rec, err := s.getByOrder(it.Value())
+	rec, err := s.getByOrder(it.Value()[:orderLen])
 	if err != nil {
 		return fmt.Errorf("pebble store: recover: %w", err)
 	}
@@ -387,14 +387,14 @@ func (s *Store) prepare(group []*appendReq, n int) *pendingGroup {
 				pg.err = fmt.Errorf("pebble store: tree: %w", err)
 				return pg
 			}
-			// hashes[0] is the level-0 (leaf) hash: it is not stored, since
-			// readHashes recomputes it from the event itself.
+			// hashes[0] is the leaf hash: it is kept in the seq entry
+			// rather than under a key of its own (one key fewer per event).
 			for j := 1; j < len(hashes); j++ {
 				fams.add(kv{key(hashKey(first + int64(j))), key(hashes[j][:])})
 			}
 			order := key(orderKey(nil, e.EventTime, seq))
 			fams.add(kv{key([]byte{prefixEvent}, order), key(salt, r.encs[i])})
-			fams.add(kv{key(seqKey(seq)), order})
+			fams.add(kv{key(seqKey(seq)), key(order, hashes[0][:])})
 			fams.add(kv{key(idKey(id)), order})
 			for f := range event.NumFields {
 				if v := e.Value(f); v != "" {
@@ -602,7 +602,7 @@ func (s *Store) ReadRange(ctx context.Context, from uint64, n int) ([]store.Reco
 	defer it.Close()
 	var out []store.Record
 	for ok := it.First(); ok && len(out) < n; ok = it.Next() {
-		rec, err := s.getByOrder(it.Value())
+		rec, err := s.getByOrder(it.Value()[:orderLen])
 		if err != nil {
 			return nil, err
 		}
@@ -612,7 +612,7 @@ func (s *Store) ReadRange(ctx context.Context, from uint64, n int) ([]store.Reco
 }
 
 // readHashes reads tree hashes; every index must exist. Level-0 hashes are
-// the leaf hashes of events and are recomputed from the stored event.
+// the leaf hashes kept in the seq entries.
 func (s *Store) readHashes(indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))
 	for i, x := range indexes {
@@ -641,25 +641,23 @@ func (s *Store) readHashes(indexes []int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
-// leafHash recomputes the leaf hash of the event at seq.
+// leafHash returns the leaf hash committed for the event at seq, kept in
+// its seq entry since the append.
 func (s *Store) leafHash(seq uint64) (tlog.Hash, error) {
-	order, closer, err := s.db.Get(seqKey(seq))
+	v, closer, err := s.db.Get(seqKey(seq))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return tlog.Hash{}, fmt.Errorf("%w: tree hash of record %d", store.ErrNotFound, seq)
 	}
 	if err != nil {
 		return tlog.Hash{}, fmt.Errorf("pebble store: read seq %d: %w", seq, err)
 	}
-	rec, err := s.getByOrder(order)
-	closer.Close()
-	if err != nil {
-		return tlog.Hash{}, err
+	defer closer.Close()
+	if len(v) != orderLen+len(tlog.Hash{}) {
+		return tlog.Hash{}, fmt.Errorf("pebble store: seq entry %d of %d bytes: %w", seq, len(v), errBadKey)
 	}
-	id, err := event.IDBytes(rec.Event.ID)
-	if err != nil {
-		return tlog.Hash{}, err
-	}
-	return tlog.LeafHash(tlog.EventLeaf(s.opts.Origin, seq, rec.Event.ReceiveTime.UnixNano(), id, rec.Salt, rec.Stored).Marshal()), nil
+	var h tlog.Hash
+	copy(h[:], v[orderLen:])
+	return h, nil
 }
 
 // ReadHashes implements store.Store.
