@@ -141,7 +141,7 @@ func TestConfigFile(t *testing.T) {
 
 func TestCLITail(t *testing.T) {
 	s := startServer(t, "")
-	cmd := exec.Command(binary, "event", "tail", "--server=http://"+s.addr, "--interval", "100ms", "-o", "jsonl")
+	cmd := exec.Command(binaryPath, "event", "tail", "--server=http://"+s.addr, "--interval", "100ms", "-o", "jsonl")
 	cmd.Env = append(os.Environ(), "HOME="+s.data)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -28,7 +28,7 @@ import (
 	pb "github.com/audittrail/audittrail/api/audittrail/v1"
 )
 
-var binary string
+var binaryPath string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -40,8 +40,8 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	binary = filepath.Join(dir, "audittrail")
-	out, err := exec.Command("go", "build", "-o", binary, "../cmd/audittrail").CombinedOutput()
+	binaryPath = filepath.Join(dir, "audittrail")
+	out, err := exec.Command("go", "build", "-o", binaryPath, "../cmd/audittrail").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
 		os.Exit(1)
@@ -69,7 +69,7 @@ func startServer(t *testing.T, data string, args ...string) *server {
 	if data == "" {
 		data = t.TempDir()
 	}
-	cmd := exec.Command(binary, append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(binaryPath, append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), "HOME="+data) // keep the local-server registry per test
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -178,21 +178,26 @@ func (s *server) restAs(token, method, path string, body any) (int, map[string]a
 // grpcClient returns an EventService client and a context carrying the admin
 // token.
 func (s *server) grpcClient() (pb.EventServiceClient, context.Context) {
+	conn, ctx := s.grpcConn()
+	return pb.NewEventServiceClient(conn), ctx
+}
+
+// grpcConn returns a connection to s and a context carrying the admin token.
+func (s *server) grpcConn() (*grpc.ClientConn, context.Context) {
 	s.t.Helper()
 	conn, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	s.t.Cleanup(func() { conn.Close() })
-	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+s.token)
-	return pb.NewEventServiceClient(conn), ctx
+	return conn, metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+s.token)
 }
 
 // cli runs the binary as a client of s and returns stdout, stderr and the
 // exit code.
 func (s *server) cli(stdin string, args ...string) (string, string, int) {
 	s.t.Helper()
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(binaryPath, args...)
 	cmd.Env = append(os.Environ(), "HOME="+s.data)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
