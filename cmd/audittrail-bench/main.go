@@ -28,6 +28,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/audittrail/audittrail/api/audittrail/v1"
@@ -166,6 +167,9 @@ func run(events, clients, batch, queries int, dir, cpuprofile string) error {
 		}},
 		{"principal regex ^users/00", func() *pb.Filter { return &pb.Filter{EndEventTime: end, PrincipalRegex: "^users/00"} }},
 	}
+	if err := proofs(ctx, pb.NewLogServiceClient(conn), checkpointer, uint64(events), queries); err != nil {
+		return err
+	}
 	if err := searches(ctx, c, kinds, queries, "right after ingest, compactions running"); err != nil {
 		return err
 	}
@@ -175,6 +179,39 @@ func run(events, clients, batch, queries int, dir, cpuprofile string) error {
 		return err
 	}
 	return storeSearches(st, kinds, queries)
+}
+
+// proofs measures GetEventProof for random events of the log: latency,
+// proof size, and the client's verification time.
+func proofs(ctx context.Context, lc pb.LogServiceClient, cp *tlog.Checkpointer, events uint64, n int) error {
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := cp.WaitFor(wctx, events); err != nil {
+		return fmt.Errorf("no checkpoint covers the ingest: %w", err)
+	}
+	var lat, ver []time.Duration
+	var hashes, size int
+	for i := range n {
+		id := sampleIDs[i%len(sampleIDs)]
+		start := time.Now()
+		p, err := lc.GetEventProof(ctx, &pb.GetEventProofRequest{Name: "events/" + id})
+		if err != nil {
+			return fmt.Errorf("event proof: %w", err)
+		}
+		lat = append(lat, time.Since(start))
+		start = time.Now()
+		if _, _, err := tlog.VerifyEvent(cp.Verifier(), tlog.EventEvidence{Stored: p.StoredEvent, Salt: p.Salt, Seq: uint64(p.Seq), Leaf: p.Leaf, Proof: p.Inclusion.Hashes, Checkpoint: []byte(p.Checkpoint.SignedNote)}); err != nil {
+			return fmt.Errorf("event proof does not verify: %w", err)
+		}
+		ver = append(ver, time.Since(start))
+		hashes += len(p.Inclusion.Hashes)
+		size += proto.Size(p)
+	}
+	slices.Sort(lat)
+	slices.Sort(ver)
+	fmt.Printf("event proof (GetEventProof, gRPC, %d random events): p50 %s, p99 %s; client verification p50 %s; %.1f hashes, %d bytes per proof message (event, stored bytes, leaf, path, signed checkpoint)\n",
+		n, ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), ms(ver[len(ver)/2]), float64(hashes)/float64(n), size/n)
+	return nil
 }
 
 // storeSearches times the same queries on the store alone: no gRPC, no
@@ -284,6 +321,9 @@ func ingest(ctx context.Context, c pb.EventServiceClient, events, clients, batch
 	return time.Since(start), firstErr
 }
 
+// sampleIDs are ids of generated events, for the proof measurements.
+var sampleIDs []string
+
 func generate(events, batch int, now time.Time) []*pb.BatchCreateEventsRequest {
 	rng := rand.New(rand.NewPCG(1, 42))
 	span := 30 * 24 * time.Hour
@@ -295,7 +335,11 @@ func generate(events, batch int, now time.Time) []*pb.BatchCreateEventsRequest {
 			seq := from + i
 			at := now.Add(-span + time.Duration(float64(span)*float64(seq)/float64(events)) - time.Duration(rng.IntN(60))*time.Second)
 			ws := rng.IntN(100)
-			req.Requests[i] = &pb.CreateEventRequest{EventId: uuid.NewString(), Event: &pb.Event{
+			id := uuid.NewString()
+			if rng.IntN(1000) == 0 {
+				sampleIDs = append(sampleIDs, id)
+			}
+			req.Requests[i] = &pb.CreateEventRequest{EventId: id, Event: &pb.Event{
 				EventTime:       timestamppb.New(at),
 				EventSource:     fmt.Sprintf("service-%d", rng.IntN(10)),
 				Action:          actions[rng.IntN(len(actions))],
