@@ -182,3 +182,46 @@ func TestVerifierKeyDerivation(t *testing.T) {
 		}
 	}
 }
+
+// FuzzVerifyEvent feeds arbitrary evidence (stored bytes, salt, leaf, proof
+// hashes, checkpoint) to the event verifier: it must never panic, and only
+// the genuine evidence may verify.
+func FuzzVerifyEvent(f *testing.F) {
+	const origin = "example.com/audit"
+	skey, vkey, _ := tlog.GenerateKey(origin)
+	signer, _ := note.NewSigner(skey)
+	verifier, _ := note.NewVerifier(vkey)
+	e := &event.Event{ID: "6f1c2b9e-2f7a-4b1e-9c3d-0a1b2c3d4e5f", EventTime: time.Unix(1e9, 0), ReceiveTime: time.Unix(1e9, 5), EventSource: "s", Action: "a", HasStatus: true, Principal: "users/u", SourceIPAddress: "private", Type: event.TypeAPI}
+	stored, _ := event.AppendBinary(nil, e)
+	salt := make([]byte, 32)
+	id, _ := event.IDBytes(e.ID)
+	leaf := tlog.EventLeaf(origin, 0, e.ReceiveTime.UnixNano(), id, salt, stored).Marshal()
+	root := tlog.LeafHash(leaf)
+	cp, _ := note.Sign(&note.Note{Text: string(tlog.CheckpointBody(origin, 1, root, time.Unix(0, 0)))}, signer)
+	genuine := func(st, sa, lf, pr, c []byte, seq uint64) bool {
+		return string(st) == string(stored) && string(sa) == string(salt) && seq == 0 && len(pr) == 0 && string(c) == string(cp)
+	}
+	f.Add(stored, salt, leaf, []byte{}, cp, uint64(0))
+	f.Add(stored, salt, leaf, make([]byte, 64), cp, uint64(1))
+	f.Fuzz(func(t *testing.T, st, sa, lf, pr, c []byte, seq uint64) {
+		var proof [][]byte
+		for len(pr) >= 32 {
+			proof, pr = append(proof, pr[:32]), pr[32:]
+		}
+		if len(pr) > 0 {
+			proof = append(proof, pr)
+		}
+		_, _, err := tlog.VerifyEvent(verifier, tlog.EventEvidence{Stored: st, Salt: sa, Seq: seq, Leaf: lf, Proof: proof, Checkpoint: c})
+		if err == nil && !genuine(st, sa, lf, flatten(proof), c, seq) {
+			t.Fatalf("forged evidence verified")
+		}
+	})
+}
+
+func flatten(p [][]byte) []byte {
+	var out []byte
+	for _, h := range p {
+		out = append(out, h...)
+	}
+	return out
+}
