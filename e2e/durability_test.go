@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,10 +11,13 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
+	sumtlog "golang.org/x/mod/sumdb/tlog"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/audittrail/audittrail/api/audittrail/v1"
+	"github.com/audittrail/audittrail/internal/event"
 	"github.com/audittrail/audittrail/internal/store/pebble"
+	"github.com/audittrail/audittrail/internal/tlog"
 )
 
 // ingest sends gRPC batches of `per` events from `clients` goroutines until
@@ -77,6 +81,8 @@ func checkStore(t *testing.T, data string, acked map[string]bool) int {
 	size, _ := st.Size(t.Context())
 	stored := map[string]bool{}
 	var next uint64
+	tree, _ := tlog.NewBuilder(0, nil)
+	reader := sumtlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) { return st.ReadHashes(t.Context(), idx) })
 	for next < size {
 		recs, err := st.ReadRange(t.Context(), next, 10000)
 		if err != nil {
@@ -90,7 +96,17 @@ func checkStore(t *testing.T, data string, acked map[string]bool) int {
 				t.Fatalf("gap: seq %d follows %d", r.Seq, next-1)
 			}
 			stored[r.Event.ID] = true
+			// The tree must cover exactly the committed events, even after a
+			// crash: recompute each leaf and compare roots as we go.
+			id, _ := event.IDBytes(r.Event.ID)
+			tree.Append(tlog.LeafHash(tlog.EventLeaf(opts.Origin, r.Seq, r.Event.ReceiveTime.UnixNano(), id, r.Salt, r.Stored).Marshal()))
 			next++
+			if next%997 == 0 || next == size {
+				want, _ := tree.Root()
+				if got, err := sumtlog.TreeHash(int64(next), reader); err != nil || got != want {
+					t.Fatalf("tree of size %d: stored root %x (%v), recomputed from the events %x", next, got, err, want)
+				}
+			}
 		}
 	}
 	if extra, _ := st.ReadRange(t.Context(), size, 1); len(extra) != 0 {
@@ -150,6 +166,12 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	}
 	close(stop)
 	acked := wait()
-	checkStore(t, data, acked)
+	size := checkStore(t, data, acked)
 	t.Logf("%d events acknowledged before and during shutdown, all stored", len(acked))
+	// The checkpoint signed while shutting down covers every stored event.
+	s = startServer(t, data)
+	code, cp := s.rest("GET", "/v1/log/checkpoint", nil)
+	if code != 200 || cp["treeSize"] != fmt.Sprint(size) {
+		t.Errorf("after SIGTERM the latest checkpoint is %v; want tree size %d", cp["treeSize"], size)
+	}
 }
