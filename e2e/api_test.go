@@ -369,3 +369,44 @@ func TestTransportRules(t *testing.T) {
 		}
 	})
 }
+
+func TestPublicListenerServesReadsOnly(t *testing.T) {
+	s := startServer(t, "", "--public-addr", "127.0.0.1:0")
+	if s.publicAddr == "" {
+		t.Fatal("no public address printed")
+	}
+	id := newID()
+	s.create(id, ev(nil))
+	pub := &server{t: t, addr: s.publicAddr, token: s.token, data: s.data}
+	for _, r := range []struct{ path, body string }{
+		{"/v1/events?event_id=" + newID(), "{}"},
+		{"/v1/events:batchCreate", `{"requests":[]}`},
+	} {
+		code, body := pub.rest("POST", r.path, r.body)
+		if code != http.StatusMethodNotAllowed || !strings.Contains(body["message"].(string), "read RPCs only") {
+			t.Errorf("POST %s on the public address: HTTP %d %v, want 405", r.path, code, body)
+		}
+	}
+	if code, _ := pub.rest("GET", "/v1/events/"+id, nil); code != 200 {
+		t.Errorf("GET on the public address: HTTP %d", code)
+	}
+	if code, _ := pub.rest("POST", "/v1/events:search", "{}"); code != 200 {
+		t.Errorf("search on the public address: HTTP %d", code)
+	}
+	if code, _ := pub.restAs("", "POST", "/v1/events:search", "{}"); code != 401 {
+		t.Errorf("search without token on the public address: HTTP %d", code)
+	}
+	c, ctx := pub.grpcClient()
+	_, err := c.CreateEvent(ctx, &pb.CreateEventRequest{EventId: newID(), Event: &pb.Event{}})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Errorf("gRPC create on the public address: %v, want PERMISSION_DENIED", err)
+	}
+	_, err = c.BatchCreateEvents(ctx, &pb.BatchCreateEventsRequest{})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Errorf("gRPC batch create on the public address: %v, want PERMISSION_DENIED", err)
+	}
+	if _, err := c.GetEvent(ctx, &pb.GetEventRequest{Name: "events/" + id}); err != nil {
+		t.Errorf("gRPC get on the public address: %v", err)
+	}
+	s.create(newID(), ev(nil)) // the internal address still creates
+}

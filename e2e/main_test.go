@@ -53,13 +53,16 @@ func TestMain(m *testing.M) {
 
 // server is one running audittrail process.
 type server struct {
-	t     *testing.T
-	cmd   *exec.Cmd
-	data  string
-	addr  string
-	token string
-	exit  chan error
-	log   *bytes.Buffer
+	t    *testing.T
+	cmd  *exec.Cmd
+	data string
+	addr string
+	// publicAddr is the read-only listener's address, when started with
+	// --public-addr.
+	publicAddr string
+	token      string
+	exit       chan error
+	log        *bytes.Buffer
 }
 
 // startServer runs `audittrail serve` on data (a new temp dir when empty)
@@ -85,6 +88,9 @@ func startServer(t *testing.T, data string, args ...string) *server {
 		for sc.Scan() {
 			line := sc.Text()
 			s.log.WriteString(line + "\n")
+			if a, ok := strings.CutPrefix(line, "audittrail: serving read-only gRPC and REST on http://"); ok {
+				s.publicAddr = a // printed before the main address
+			}
 			if a, ok := strings.CutPrefix(line, "audittrail: serving gRPC and REST on http://"); ok {
 				addrc <- a
 			}

@@ -40,11 +40,12 @@ const (
 type serveCommand struct {
 	env *env
 
-	addr, data, storeURL, config string
-	auditSource, logLevel        string
-	signingKey, logOrigin        string
-	clockSkew, searchBudget      time.Duration
-	shutdownTimeout              time.Duration
+	addr, publicAddr        string
+	data, storeURL, config  string
+	auditSource, logLevel   string
+	signingKey, logOrigin   string
+	clockSkew, searchBudget time.Duration
+	shutdownTimeout         time.Duration
 }
 
 func (c *serveCommand) flags() *flag.FlagSet {
@@ -52,6 +53,7 @@ func (c *serveCommand) flags() *flag.FlagSet {
 	fs.SetOutput(c.env.stderr)
 	def := server.DefaultConfig()
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address for gRPC and REST (HOST:PORT)")
+	fs.StringVar(&c.publicAddr, "public-addr", "", "optional second listen address that serves the read RPCs only (HOST:PORT)")
 	fs.StringVar(&c.data, "data", "./data", "data directory of the embedded store, keys and the admin token")
 	fs.StringVar(&c.storeURL, "store", "", "store URL; empty selects the embedded store in --data")
 	fs.StringVar(&c.config, "config", "", "optional YAML file; its keys are these flags' names")
@@ -161,6 +163,10 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	publicHandler, err := srv.PublicHandler()
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
@@ -175,14 +181,28 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	var pln net.Listener
+	if c.publicAddr != "" {
+		if pln, err = net.Listen("tcp", c.publicAddr); err != nil {
+			return fmt.Errorf("serve: listen on --public-addr: %w", err)
+		}
+		log.Info("audittrail public listener (read RPCs only)", "addr", pln.Addr().String())
+		fmt.Fprintf(c.env.stderr, "audittrail: serving read-only gRPC and REST on http://%s\n", pln.Addr())
+	}
 	absToken, _ := filepath.Abs(tokenPath)
 	registerLocalServer(ln.Addr().String(), absToken, log)
 	log.Info("audittrail listening", "addr", ln.Addr().String(), "data", c.data, "admin_token_file", absToken)
 	fmt.Fprintf(c.env.stderr, "audittrail: serving gRPC and REST on http://%s\naudittrail: admin token (principal %s) is in %s\n",
 		ln.Addr(), adminPrincipal, absToken)
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
+	servers := []*http.Server{hs}
+	if pln != nil {
+		phs := &http.Server{Handler: publicHandler, Protocols: &protocols, ReadHeaderTimeout: hs.ReadHeaderTimeout, ErrorLog: hs.ErrorLog}
+		servers = append(servers, phs)
+		go func() { errc <- phs.Serve(pln) }()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -191,8 +211,10 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	log.Info("shutting down: draining in-flight requests")
 	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		log.Warn("shutdown: requests still running at timeout", "err", err)
+	for _, srv := range servers {
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Warn("shutdown: requests still running at timeout", "err", err)
+		}
 	}
 	stopLog()
 	<-logDone

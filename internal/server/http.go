@@ -36,14 +36,43 @@ func requestInfoFrom(ctx context.Context) *requestInfo {
 	return ri
 }
 
-// Handler returns the one handler for the port: gRPC (HTTP/2 with
+// Handler returns the one handler for the internal port: gRPC (HTTP/2 with
 // content-type application/grpc), the REST gateway under /v1/, and /healthz,
 // /readyz and /metrics.
-func (s *Server) Handler() (http.Handler, error) {
-	gs := grpc.NewServer(
+func (s *Server) Handler() (http.Handler, error) { return s.handler(false) }
+
+// PublicHandler is Handler for a public listener that serves the read RPCs
+// only: the REST create routes answer 405 and gRPC creates answer
+// PERMISSION_DENIED, whoever calls.
+func (s *Server) PublicHandler() (http.Handler, error) { return s.handler(true) }
+
+// writeRPCs are the RPCs a public listener refuses.
+var writeRPCs = map[string]bool{
+	pb.EventService_CreateEvent_FullMethodName:       true,
+	pb.EventService_BatchCreateEvents_FullMethodName: true,
+}
+
+// writeRoutes are the REST routes of writeRPCs.
+var writeRoutes = map[string]bool{"/v1/events": true, "/v1/events:batchCreate": true}
+
+func errReadOnlyListener() error {
+	return withClientMessage("this address serves read RPCs only; create events on the internal address", errPermissionDenied)
+}
+
+func (s *Server) handler(readOnly bool) (http.Handler, error) {
+	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(int(s.cfg.MaxBodyBytes)),
-		grpc.MaxSendMsgSize(int(2*s.cfg.MaxBodyBytes)),
-	)
+		grpc.MaxSendMsgSize(int(2 * s.cfg.MaxBodyBytes)),
+	}
+	if readOnly {
+		opts = append(opts, grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+			if writeRPCs[info.FullMethod] {
+				return nil, toStatus(errReadOnlyListener()).Err()
+			}
+			return next(ctx, req)
+		}))
+	}
+	gs := grpc.NewServer(opts...)
 	pb.RegisterEventServiceServer(gs, s)
 	pb.RegisterLogServiceServer(gs, &logServer{s: s})
 
@@ -92,6 +121,11 @@ func (s *Server) Handler() (http.Handler, error) {
 		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri))
 		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
 			gs.ServeHTTP(w, r)
+			return
+		}
+		if readOnly && writeRoutes[r.URL.Path] {
+			w.Header().Set("Allow", "")
+			writeJSONError(w, http.StatusMethodNotAllowed, codes.Unimplemented, toStatus(errReadOnlyListener()).Message())
 			return
 		}
 		if r.ContentLength > s.cfg.MaxBodyBytes {
