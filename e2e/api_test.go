@@ -362,7 +362,7 @@ func TestTransportRules(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		buf, _ := io.ReadAll(resp.Body)
-		for _, m := range []string{"audittrail_requests_total", "audittrail_events_accepted_total", "audittrail_batch_size", "audittrail_store_commit_seconds", "audittrail_request_duration_seconds"} {
+		for _, m := range []string{"audittrail_requests_total", "audittrail_events_accepted_total", "audittrail_batch_size", "audittrail_store_commit_seconds", "audittrail_request_duration_seconds", "audittrail_log_checkpoint_size", "audittrail_log_checkpoint_timestamp_seconds", "audittrail_log_sign_failures_total"} {
 			if !strings.Contains(string(buf), m) {
 				t.Errorf("/metrics lacks %s", m)
 			}

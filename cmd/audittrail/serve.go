@@ -132,6 +132,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 
 	copts := tlog.DefaultCheckpointerOptions()
 	copts.Logger = log
+	copts.Registerer = reg
 	checkpointer, err := tlog.NewCheckpointer(st, skey, copts)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
 	sumtlog "golang.org/x/mod/sumdb/tlog"
@@ -103,6 +104,8 @@ type CheckpointerOptions struct {
 	Heartbeat time.Duration
 	Now       func() time.Time
 	Logger    *slog.Logger
+	// Registerer, when set, receives the checkpointer's metrics.
+	Registerer prometheus.Registerer
 }
 
 // DefaultCheckpointerOptions signs at most once a second and heartbeats
@@ -124,6 +127,9 @@ type Checkpointer struct {
 	mu      sync.Mutex
 	latest  Checkpoint
 	changed chan struct{} // closed and replaced when latest changes
+
+	size, signedAt    prometheus.Gauge
+	failures, refused prometheus.Counter
 }
 
 // NewCheckpointer returns a checkpointer that signs with signerKey (a
@@ -144,7 +150,31 @@ func NewCheckpointer(st CheckpointStore, signerKey string, opts CheckpointerOpti
 	if err != nil {
 		return nil, fmt.Errorf("tlog: verifier key: %w", err)
 	}
-	c := &Checkpointer{st: st, signer: signer, verifier: verifier, vkey: vkey, opts: opts, changed: make(chan struct{})}
+	c := &Checkpointer{st: st, signer: signer, verifier: verifier, vkey: vkey, opts: opts, changed: make(chan struct{}),
+		size: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "audittrail_log_checkpoint_size",
+			Help: "Tree size of the latest signed checkpoint.",
+		}),
+		signedAt: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "audittrail_log_checkpoint_timestamp_seconds",
+			Help: "When the latest checkpoint was signed (alert when older than the heartbeat).",
+		}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "audittrail_log_sign_failures_total",
+			Help: "Checkpoint signing attempts that failed, refusals included.",
+		}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "audittrail_log_inconsistencies_total",
+			Help: "Times the tree did not extend the last signed checkpoint and signing was refused.",
+		}),
+	}
+	if opts.Registerer != nil {
+		for _, m := range []prometheus.Collector{c.size, c.signedAt, c.failures, c.refused} {
+			if err := opts.Registerer.Register(m); err != nil {
+				return nil, fmt.Errorf("tlog: register metrics: %w", err)
+			}
+		}
+	}
 	_, signed, err := st.LatestCheckpoint(context.Background())
 	if err != nil {
 		return nil, err
@@ -153,6 +183,7 @@ func NewCheckpointer(st CheckpointStore, signerKey string, opts CheckpointerOpti
 		if c.latest, err = ParseCheckpoint(signed, verifier); err != nil {
 			return nil, fmt.Errorf("tlog: the latest stored checkpoint does not verify with this key: %w", err)
 		}
+		c.observe(c.latest)
 	}
 	return c, nil
 }
@@ -170,6 +201,11 @@ func verifierKeyOf(skey string) (string, error) {
 	}
 	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
 	return note.NewEd25519VerifierKey(parts[2], pub)
+}
+
+func (c *Checkpointer) observe(cp Checkpoint) {
+	c.size.Set(float64(cp.Size))
+	c.signedAt.Set(float64(cp.Time.UnixNano()) / 1e9)
 }
 
 // Origin is the log's origin name.
@@ -194,6 +230,10 @@ func (c *Checkpointer) Run(ctx context.Context) {
 	defer t.Stop()
 	for {
 		if err := c.Sign(ctx); err != nil && ctx.Err() == nil {
+			c.failures.Inc()
+			if errors.Is(err, ErrInconsistent) {
+				c.refused.Inc()
+			}
 			c.opts.Logger.Error("tlog: checkpoint not signed", "err", err)
 		}
 		select {
@@ -248,6 +288,7 @@ func (c *Checkpointer) Sign(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.observe(cp)
 	c.mu.Lock()
 	c.latest = cp
 	close(c.changed)
