@@ -118,7 +118,7 @@ func (r Rules) Normalize(e *Event, now time.Time) error {
 	if err := checkText("status.message", e.Status.Message, -1); err != nil {
 		return err
 	}
-	if err := checkPrincipal(e.Principal); err != nil {
+	if err := CheckPrincipal(e.Principal); err != nil {
 		return err
 	}
 	ip, err := normalizeIP("source_ip_address", e.SourceIPAddress)
@@ -190,7 +190,9 @@ func isSpaceOrControl(r rune) bool { return unicode.IsSpace(r) || unicode.IsCont
 // PrincipalPrefixes are the only accepted principal kinds.
 var principalPrefixes = [...]string{"users/", "services/"}
 
-func checkPrincipal(p string) error {
+// CheckPrincipal validates a principal name (SPEC §2); the error names the
+// field `principal` and wraps ErrInvalid.
+func CheckPrincipal(p string) error {
 	if p == "" {
 		return fieldErr("principal", "required")
 	}
@@ -260,14 +262,20 @@ func resolveWorkspace(ws, resource string) (string, error) {
 	if err := checkText("workspace", ws, -1); err != nil {
 		return "", err
 	}
-	id, ok := strings.CutPrefix(ws, "workspaces/")
-	if !ok || id == "" || strings.Contains(id, "/") || strings.IndexFunc(id, isSpaceOrControl) >= 0 {
+	if !ValidWorkspace(ws) {
 		return "", fieldErr("workspace", "must be of the form workspaces/<id>, got %q", truncate(ws, 64))
 	}
 	if derived != "" && derived != ws {
 		return "", fieldErr("workspace", "%q disagrees with the workspace %q named in resource", ws, derived)
 	}
 	return ws, nil
+}
+
+// ValidWorkspace reports whether ws has the form `workspaces/<id>` with one
+// non-empty segment free of whitespace and control characters.
+func ValidWorkspace(ws string) bool {
+	id, ok := strings.CutPrefix(ws, "workspaces/")
+	return ok && id != "" && !strings.Contains(id, "/") && strings.IndexFunc(id, isSpaceOrControl) < 0
 }
 
 // WorkspaceOf returns the first `workspaces/<id>` segment pair of a resource
