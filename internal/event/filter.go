@@ -90,6 +90,11 @@ type Filter struct {
 	MetadataRegex map[string]*regexp.Regexp
 	Include       []Type
 	Exclude       []Type
+	// Workspaces, when not nil, is the set of workspaces a scoped reader
+	// may see: events of other workspaces, and events without one, do not
+	// match. The server sets it from the caller's grants; it is not part
+	// of the client's filter.
+	Workspaces []string
 }
 
 // Compile validates spec and resolves its defaults: start defaults to
@@ -257,6 +262,9 @@ func (f *Filter) Match(e *Event) bool {
 		if got, ok := e.Metadata[k]; !ok || !re.MatchString(got) {
 			return false
 		}
+	}
+	if f.Workspaces != nil && (e.Workspace == "" || !slices.Contains(f.Workspaces, e.Workspace)) {
+		return false
 	}
 	if len(f.Include) > 0 && !slices.Contains(f.Include, e.Type) {
 		return false

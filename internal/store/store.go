@@ -125,10 +125,45 @@ type Store interface {
 	// Checkpoints returns up to n kept checkpoints with size >= from, in
 	// ascending size order.
 	Checkpoints(ctx context.Context, from uint64, n int) ([]SizedCheckpoint, error)
+	// CreateToken keeps a new server-issued token, durably; ErrAlreadyExists
+	// when its id or hash is taken.
+	CreateToken(ctx context.Context, t Token) error
+	// TokenByHash returns the token with this secret hash, revoked and
+	// expired ones included, or ErrNotFound.
+	TokenByHash(ctx context.Context, hash [32]byte) (Token, error)
+	// Tokens returns every token, oldest first.
+	Tokens(ctx context.Context) ([]Token, error)
+	// RevokeTokens marks the active tokens selected by id (when id is set)
+	// or else by principal as revoked at the given time, durably, and
+	// returns them.
+	RevokeTokens(ctx context.Context, id, principal string, at time.Time) ([]Token, error)
+	// SetLoginName records the latest login name of a principal.
+	SetLoginName(ctx context.Context, principal, name string) error
+	// LoginNames returns the known login names of these principals; unknown
+	// ones are absent from the map.
+	LoginNames(ctx context.Context, principals []string) (map[string]string, error)
 	// Ping reports whether the backend is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the store; in-flight Appends finish first.
 	Close() error
+}
+
+// Token is a bearer credential issued by the server. Only the SHA-256 of
+// its secret is kept, so a copy of the store does not hold usable tokens.
+type Token struct {
+	ID         string
+	Hash       [32]byte
+	Principal  string
+	LoginName  string // optional: shown as login_principal
+	CreatedBy  string // principal of the administrator who issued it
+	CreateTime time.Time
+	ExpireTime time.Time // zero: never expires
+	RevokeTime time.Time // zero: not revoked
+}
+
+// Active reports whether the token authenticates at now.
+func (t *Token) Active(now time.Time) bool {
+	return t.RevokeTime.IsZero() && (t.ExpireTime.IsZero() || now.Before(t.ExpireTime))
 }
 
 // SizedCheckpoint is a kept signed checkpoint and the tree size it signs.

@@ -21,13 +21,16 @@ import (
 // that one value's entries are contiguous and a literal prefix of values is a
 // contiguous key range.
 const (
-	prefixEvent byte = 'e'
-	prefixSeq   byte = 's'
-	prefixID    byte = 'i'
-	prefixIndex byte = 'x'
-	prefixHash  byte = 'h' // 'h' index(8) → tree hash (sumdb/tlog layout)
-	prefixCkpt  byte = 'c' // 'c' size(8) → signed checkpoint note
-	prefixMeta  byte = 'm' // 'm' name → store metadata (the log origin)
+	prefixEvent     byte = 'e'
+	prefixSeq       byte = 's'
+	prefixID        byte = 'i'
+	prefixIndex     byte = 'x'
+	prefixHash      byte = 'h' // 'h' index(8) → tree hash (sumdb/tlog layout)
+	prefixCkpt      byte = 'c' // 'c' size(8) → signed checkpoint note
+	prefixMeta      byte = 'm' // 'm' name → store metadata (the log origin)
+	prefixToken     byte = 't' // 't' id → token record (JSON)
+	prefixTokenHash byte = 'k' // 'k' sha256(secret) → token id
+	prefixLogin     byte = 'l' // 'l' principal → login name
 
 	orderLen = 16
 )

@@ -98,6 +98,8 @@ type Store struct {
 	families familyEntries
 	arena    []byte
 
+	tokenMu sync.Mutex // serialises token writes (check, then write)
+
 	inflightMu sync.Mutex
 	inflight   map[[16]byte]struct{} // ids of built, uncommitted groups
 

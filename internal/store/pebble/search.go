@@ -149,6 +149,14 @@ func (s *Store) accessPath(f *event.Filter) ([][]byte, error) {
 			return [][]byte{indexValuePrefix(nil, fld, v)}, nil
 		}
 	}
+	if f.Workspaces != nil && len(f.Workspaces) <= maxPrefixValues {
+		// A scoped reader: merge the index ranges of its workspaces.
+		out := make([][]byte, 0, len(f.Workspaces))
+		for _, ws := range f.Workspaces {
+			out = append(out, indexValuePrefix(nil, event.FieldWorkspace, ws))
+		}
+		return out, nil
+	}
 	for _, fld := range indexPriority {
 		if lit, ok := f.RegexPrefix(fld); ok {
 			values, err := s.valuePrefixes(fld, lit)

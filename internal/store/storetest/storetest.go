@@ -46,6 +46,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("SearchTimeBounds", func(t *testing.T) { testTimeBounds(t, h) })
 	t.Run("SearchSnapshot", func(t *testing.T) { testSnapshot(t, h) })
 	t.Run("SearchDeadline", func(t *testing.T) { testDeadline(t, h) })
+	t.Run("SearchWorkspaceSet", func(t *testing.T) { testWorkspaceSet(t, h) })
+	t.Run("Tokens", func(t *testing.T) { testTokens(t, h) })
+	t.Run("LoginNames", func(t *testing.T) { testLoginNames(t, h) })
 }
 
 var base = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -304,43 +307,91 @@ func filterCases() map[string]event.FilterSpec {
 	}
 }
 
-func testSearchModel(t *testing.T, h Harness) {
-	s := h.New(t)
-	rng := rand.New(rand.NewPCG(1, 2))
-	evs := dataset(t, rng, 600)
-	seqs := map[string]uint64{}
-	for i := 0; i < len(evs); i += 97 {
-		chunk := evs[i:min(i+97, len(evs))]
-		for j, r := range mustAppend(t, s, chunk...) {
-			seqs[chunk[j].ID] = r.Seq
+// modelStore is a store loaded with the model dataset and the seqs it
+// assigned.
+type modelStore struct {
+	s    store.Store
+	evs  []*event.Event
+	seqs map[string]uint64
+}
+
+func newModelStore(t *testing.T, h Harness) *modelStore {
+	m := &modelStore{s: h.New(t), seqs: map[string]uint64{}}
+	m.evs = dataset(t, rand.New(rand.NewPCG(1, 2)), 600)
+	for i := 0; i < len(m.evs); i += 97 {
+		chunk := m.evs[i:min(i+97, len(m.evs))]
+		for j, r := range mustAppend(t, m.s, chunk...) {
+			m.seqs[chunk[j].ID] = r.Seq
 		}
 	}
+	return m
+}
+
+// check compares the store's paged results for f with the model's.
+func (m *modelStore) check(t *testing.T, f *event.Filter) {
+	t.Helper()
+	var want []string
+	sorted := slices.Clone(m.evs)
+	slices.SortFunc(sorted, func(a, b *event.Event) int {
+		if c := b.EventTime.Compare(a.EventTime); c != 0 {
+			return c
+		}
+		return int(m.seqs[b.ID]) - int(m.seqs[a.ID])
+	})
+	for _, e := range sorted {
+		if f.Match(e) {
+			want = append(want, e.ID)
+		}
+	}
+	for _, limit := range []int{1, 7, 1000} {
+		got := searchAll(t, m.s, store.Query{Filter: f, Limit: limit})
+		if d := cmp.Diff(want, got); d != "" {
+			t.Fatalf("limit %d: results differ from model (-want +got):\n%s", limit, d)
+		}
+	}
+}
+
+func testSearchModel(t *testing.T, h Harness) {
+	m := newModelStore(t, h)
 	for name, spec := range filterCases() {
 		t.Run(name, func(t *testing.T) {
 			f, err := spec.Compile(base.Add(time.Minute))
 			if err != nil {
 				t.Fatal(err)
 			}
-			var want []string
-			sorted := slices.Clone(evs)
-			slices.SortFunc(sorted, func(a, b *event.Event) int {
-				if c := b.EventTime.Compare(a.EventTime); c != 0 {
-					return c
-				}
-				return int(seqs[b.ID]) - int(seqs[a.ID])
-			})
-			for _, e := range sorted {
-				if f.Match(e) {
-					want = append(want, e.ID)
-				}
-			}
-			for _, limit := range []int{1, 7, 1000} {
-				got := searchAll(t, s, store.Query{Filter: f, Limit: limit})
-				if d := cmp.Diff(want, got); d != "" {
-					t.Fatalf("limit %d: results differ from model (-want +got):\n%s", limit, d)
-				}
-			}
+			m.check(t, f)
 		})
+	}
+}
+
+// testWorkspaceSet checks the narrowing of workspace-scoped readers: only
+// events of the allowed workspaces, never those without one, combined with
+// each kind of filter.
+func testWorkspaceSet(t *testing.T, h Harness) {
+	m := newModelStore(t, h)
+	sets := map[string][]string{
+		"none":      {},
+		"one":       {"workspaces/w1"},
+		"two":       {"workspaces/w0", "workspaces/w2"},
+		"unknown":   {"workspaces/nope"},
+		"all three": {"workspaces/w0", "workspaces/w1", "workspaces/w2"},
+	}
+	for setName, set := range sets {
+		for name, spec := range filterCases() {
+			t.Run(setName+"/"+name, func(t *testing.T) {
+				f, err := spec.Compile(base.Add(time.Minute))
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.Workspaces = set
+				m.check(t, f)
+				for _, r := range searchRecords(t, m.s, store.Query{Filter: f, Limit: 1000}) {
+					if !slices.Contains(set, r.Event.Workspace) {
+						t.Fatalf("event of workspace %q returned for set %v", r.Event.Workspace, set)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -348,6 +399,16 @@ func testSearchModel(t *testing.T, h Harness) {
 func searchAll(t *testing.T, s store.Store, q store.Query) []string {
 	t.Helper()
 	var ids []string
+	for _, r := range searchRecords(t, s, q) {
+		ids = append(ids, r.Event.ID)
+	}
+	return ids
+}
+
+// searchRecords follows Next until the scan completes.
+func searchRecords(t *testing.T, s store.Store, q store.Query) []store.Record {
+	t.Helper()
+	var recs []store.Record
 	for pages := 0; ; pages++ {
 		if pages > 10000 {
 			t.Fatal("search does not terminate")
@@ -359,11 +420,9 @@ func searchAll(t *testing.T, s store.Store, q store.Query) []string {
 		if len(res.Records) > q.Limit {
 			t.Fatalf("page of %d records exceeds limit %d", len(res.Records), q.Limit)
 		}
-		for _, r := range res.Records {
-			ids = append(ids, r.Event.ID)
-		}
+		recs = append(recs, res.Records...)
 		if res.Next == nil {
-			return ids
+			return recs
 		}
 		q.After, q.Size = res.Next, res.Size
 	}
