@@ -119,6 +119,26 @@ func (c *Client) ListCheckpoints(ctx context.Context, start int64, pageSize int3
 	return out, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/log/checkpoints?start_size=%d&page_size=%d", start, pageSize), nil, out)
 }
 
+// CreateToken issues a token for a services/… principal (admin only). The
+// response's Secret is shown this once.
+func (c *Client) CreateToken(ctx context.Context, req *pb.CreateTokenRequest) (*pb.CreateTokenResponse, error) {
+	out := &pb.CreateTokenResponse{}
+	return out, c.do(ctx, http.MethodPost, "/v1/tokens", req, out)
+}
+
+// ListTokens lists every token (admin only).
+func (c *Client) ListTokens(ctx context.Context) (*pb.ListTokensResponse, error) {
+	out := &pb.ListTokensResponse{}
+	return out, c.do(ctx, http.MethodGet, "/v1/tokens", nil, out)
+}
+
+// RevokeTokens revokes a token by id, or every token of a principal (admin
+// only), and returns the tokens it revoked.
+func (c *Client) RevokeTokens(ctx context.Context, req *pb.RevokeTokensRequest) (*pb.RevokeTokensResponse, error) {
+	out := &pb.RevokeTokensResponse{}
+	return out, c.do(ctx, http.MethodPost, "/v1/tokens:revoke", req, out)
+}
+
 func (c *Client) do(ctx context.Context, method, path string, in, out proto.Message) error {
 	var body io.Reader
 	if in != nil {

@@ -32,6 +32,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/audittrail/audittrail/api/audittrail/v1"
+	"github.com/audittrail/audittrail/internal/access"
 	"github.com/audittrail/audittrail/internal/event"
 	"github.com/audittrail/audittrail/internal/server"
 	"github.com/audittrail/audittrail/internal/store"
@@ -91,10 +92,13 @@ func run(events, clients, batch, queries int, dir, cpuprofile string) error {
 	go checkpointer.Run(logCtx)
 	cfg := server.DefaultConfig()
 	cfg.PageTokenKey = bytes.Repeat([]byte{1}, 32)
+	// The bench calls as the bootstrap admin, which needs no policy.
+	if err := st.CreateToken(context.Background(), store.Token{ID: "bench", Hash: server.HashToken(token), Principal: access.AdminPrincipal, CreateTime: time.Now()}); err != nil {
+		return err
+	}
 	srv, err := server.New(cfg, server.Deps{
 		Store:  st,
 		Log:    checkpointer,
-		Auth:   server.NewStaticTokens(map[string]server.Identity{token: {Principal: "services/bench", CanCreate: true, ReadAll: true}}),
 		Logger: slog.New(slog.DiscardHandler), Registerer: reg, Gatherer: reg,
 	})
 	if err != nil {

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,13 +18,45 @@ import (
 
 // clientFlags are the flags every client command shares.
 type clientFlags struct {
-	server, token, data string
+	server, token, data       string
+	caCert, certFile, keyFile string
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.server, "server", "http://127.0.0.1:8080", "server URL")
 	fs.StringVar(&c.token, "token", "", "bearer token (default: $AUDITTRAIL_TOKEN, else the local server's admin token)")
 	fs.StringVar(&c.data, "data", "./data", "data directory of a local server, to find its admin token")
+	fs.StringVar(&c.caCert, "ca-cert", "", "CA bundle (PEM) that signed an https server's certificate (default: the system's)")
+	fs.StringVar(&c.certFile, "client-cert", "", "client certificate (PEM) for mutual TLS")
+	fs.StringVar(&c.keyFile, "client-key", "", "client certificate's private key (PEM), with --client-cert")
+}
+
+// httpClient is nil (the SDK's default) unless TLS options are given.
+func (c *clientFlags) httpClient() (*http.Client, error) {
+	if c.caCert == "" && c.certFile == "" && c.keyFile == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.caCert != "" {
+		pem, err := os.ReadFile(c.caCert)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-cert: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca-cert: no PEM certificate in %s", c.caCert)
+		}
+	}
+	if c.certFile != "" || c.keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--client-cert/--client-key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg
+	return &http.Client{Transport: tr}, nil
 }
 
 // client builds an API client. The token is, in order: --token,
@@ -35,7 +70,11 @@ func (c *clientFlags) client(e *env) (*client.Client, error) {
 	if tok == "" {
 		tok = c.localAdminToken()
 	}
-	return client.New(c.server, strings.TrimSpace(tok), nil)
+	hc, err := c.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	return client.New(c.server, strings.TrimSpace(tok), hc)
 }
 
 func (c *clientFlags) localAdminToken() string {

@@ -5,6 +5,7 @@
 //	audittrail log key|checkpoint
 //	audittrail verify event|log|archive
 //	audittrail export archive
+//	audittrail token create|list|revoke
 //
 // Run `audittrail COMMAND -h` for the flags of each command.
 package main
@@ -47,6 +48,11 @@ Usage:
   audittrail verify log --key K --state F  check the log only grew since the last run (monitor)
   audittrail export archive --out DIR      write the whole log for offline verification
   audittrail verify archive DIR --key K    verify an archive offline
+  audittrail token create --principal services/NAME [--expires 90d] [--login-name N]
+                                           issue a service token (admin; secret on the last line)
+  audittrail token list                    list issued tokens
+  audittrail token revoke --principal P | --id ID
+                                           revoke tokens; they answer 401 at once
 
 Run "audittrail COMMAND -h" for a command's flags.
 `
@@ -113,6 +119,16 @@ func run(ctx context.Context, e *env, args []string) error {
 			return (&verifyLogCommand{env: e}).Run(ctx, args[2:])
 		case "archive":
 			return (&verifyArchiveCommand{env: e}).Run(ctx, args[2:])
+		}
+	case "token":
+		tc := &tokenCommand{env: e}
+		switch sub(args) {
+		case "create":
+			return tc.Create(ctx, args[2:])
+		case "list":
+			return tc.List(ctx, args[2:])
+		case "revoke":
+			return tc.Revoke(ctx, args[2:])
 		}
 	case "export":
 		if sub(args) == "archive" {

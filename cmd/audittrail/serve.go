@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -21,13 +22,14 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/audittrail/audittrail/internal/access"
 	"github.com/audittrail/audittrail/internal/server"
 	"github.com/audittrail/audittrail/internal/store/pebble"
 	"github.com/audittrail/audittrail/internal/tlog"
 )
 
 // The bootstrap admin of SPEC §4.
-const adminPrincipal = "services/audittrail-admin"
+const adminPrincipal = access.AdminPrincipal
 
 // Files in the data directory.
 const (
@@ -46,6 +48,11 @@ type serveCommand struct {
 	signingKey, logOrigin   string
 	clockSkew, searchBudget time.Duration
 	shutdownTimeout         time.Duration
+
+	policy                    string
+	oidc                      access.OIDCConfig
+	oidcAlgorithms            string
+	tlsCert, tlsKey, clientCA string
 }
 
 func (c *serveCommand) flags() *flag.FlagSet {
@@ -64,6 +71,20 @@ func (c *serveCommand) flags() *flag.FlagSet {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.signingKey, "signing-key", "", "signed-note private key of the integrity log (default: <data>/log.key, generated on first start)")
 	fs.StringVar(&c.logOrigin, "log-origin", "", "origin name for a newly generated signing key (default: <hostname>/audittrail/<random>)")
+	fs.StringVar(&c.policy, "policy", "", "authorization policy file (YAML, docs/ACCESS.md); reloaded on SIGHUP and when it changes. Without it only the admin has access")
+	od := access.DefaultOIDCConfig()
+	c.oidc = od
+	fs.StringVar(&c.oidc.Issuer, "oidc-issuer", "", "OIDC issuer URL; enables JWT bearer tokens checked against its JWKS")
+	fs.StringVar(&c.oidc.Audience, "oidc-audience", "", "audience (aud) JWTs must carry; required with --oidc-issuer")
+	fs.StringVar(&c.oidcAlgorithms, "oidc-algorithms", strings.Join(od.Algorithms, ","), "accepted JWT signing algorithms (comma-separated; asymmetric only)")
+	fs.DurationVar(&c.oidc.Leeway, "oidc-leeway", od.Leeway, "clock skew tolerated on JWT exp and nbf")
+	fs.StringVar(&c.oidc.UserClaim, "oidc-user-claim", od.UserClaim, "claim that names a person: users/<value>")
+	fs.StringVar(&c.oidc.UsernameClaim, "oidc-username-claim", od.UsernameClaim, "claim with the login name shown as login_principal")
+	fs.StringVar(&c.oidc.ClientIDClaim, "oidc-client-id-claim", od.ClientIDClaim, "claim with the client id of a service-account token: services/<value>")
+	fs.StringVar(&c.oidc.ServiceAccountPrefix, "oidc-service-account-prefix", od.ServiceAccountPrefix, "username prefix that marks service-account tokens (Keycloak)")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); serves HTTPS and gRPC over TLS on every listener")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM), with --tls-cert")
+	fs.StringVar(&c.clientCA, "client-ca", "", "CA bundle (PEM) for client certificates (mutual TLS): a verified certificate authenticates services/<name> from its spiffe:// URI SAN or CN")
 	return fs
 }
 
@@ -85,6 +106,30 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	log, err := newLogger(c.env.stderr, c.logLevel)
 	if err != nil {
 		return err
+	}
+	tlsConfig, err := c.tlsConfig()
+	if err != nil {
+		return err
+	}
+	var policy *access.PolicyFile
+	if c.policy != "" {
+		if policy, err = access.LoadPolicyFile(c.policy, log); err != nil {
+			return fmt.Errorf("serve: --policy: %w", err)
+		}
+		go policy.Watch(ctx, 2*time.Second)
+		go reloadOnHangup(ctx, policy, log)
+	}
+	var verifier server.TokenVerifier
+	if c.oidc.Issuer != "" {
+		c.oidc.Algorithms = strings.Split(c.oidcAlgorithms, ",")
+		o, err := access.NewOIDC(c.oidc, nil, log, nil)
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		if err := o.Discover(ctx); err != nil {
+			log.Warn("oidc issuer not reachable yet; JWTs are refused until it is", "err", err)
+		}
+		verifier = o
 	}
 	if c.storeURL != "" {
 		return fmt.Errorf("serve: --store %q: only the embedded store is available in this version", c.storeURL)
@@ -130,6 +175,10 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 
+	if err := registerAdminToken(ctx, st, strings.TrimSpace(string(adminToken)), log); err != nil {
+		return err
+	}
+
 	copts := tlog.DefaultCheckpointerOptions()
 	copts.Logger = log
 	copts.Registerer = reg
@@ -148,11 +197,10 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	cfg.SearchBudget = c.searchBudget
 	cfg.PageTokenKey = key
 	srv, err := server.New(cfg, server.Deps{
-		Store: st,
-		Log:   checkpointer,
-		Auth: server.NewStaticTokens(map[string]server.Identity{
-			strings.TrimSpace(string(adminToken)): {Principal: adminPrincipal, CanCreate: true, ReadAll: true},
-		}),
+		Store:      st,
+		Log:        checkpointer,
+		OIDC:       verifier,
+		Policy:     policySource(policy),
 		Logger:     log,
 		Registerer: reg,
 		Gatherer:   reg,
@@ -175,7 +223,13 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
+	protocols.SetUnencryptedHTTP2(tlsConfig == nil)
+	protocols.SetHTTP2(tlsConfig != nil)
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
+		ln = tls.NewListener(ln, tlsConfig)
+	}
 	hs := &http.Server{
 		Handler:           handler,
 		Protocols:         &protocols,
@@ -187,14 +241,17 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		if pln, err = net.Listen("tcp", c.publicAddr); err != nil {
 			return fmt.Errorf("serve: listen on --public-addr: %w", err)
 		}
+		if tlsConfig != nil {
+			pln = tls.NewListener(pln, tlsConfig)
+		}
 		log.Info("audittrail public listener (read RPCs only)", "addr", pln.Addr().String())
-		fmt.Fprintf(c.env.stderr, "audittrail: serving read-only gRPC and REST on http://%s\n", pln.Addr())
+		fmt.Fprintf(c.env.stderr, "audittrail: serving read-only gRPC and REST on %s://%s\n", scheme, pln.Addr())
 	}
 	absToken, _ := filepath.Abs(tokenPath)
 	registerLocalServer(ln.Addr().String(), absToken, log)
 	log.Info("audittrail listening", "addr", ln.Addr().String(), "data", c.data, "admin_token_file", absToken)
-	fmt.Fprintf(c.env.stderr, "audittrail: serving gRPC and REST on http://%s\naudittrail: admin token (principal %s) is in %s\n",
-		ln.Addr(), adminPrincipal, absToken)
+	fmt.Fprintf(c.env.stderr, "audittrail: serving gRPC and REST on %s://%s\naudittrail: admin token (principal %s) is in %s\n",
+		scheme, ln.Addr(), adminPrincipal, absToken)
 
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()

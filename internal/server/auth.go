@@ -3,65 +3,128 @@ package server
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
 	"strings"
 
 	"google.golang.org/grpc/metadata"
+
+	"github.com/audittrail/audittrail/internal/access"
+	"github.com/audittrail/audittrail/internal/event"
+	"github.com/audittrail/audittrail/internal/store"
 )
 
-// Identity is an authenticated caller and what it may do.
+// Identity is an authenticated caller and what the policy lets it do.
 type Identity struct {
 	// Principal is `users/<id>` or `services/<name>`.
 	Principal string
-	// CanCreate grants events.create.
-	CanCreate bool
-	// ReadAll grants events.read on every event.
-	ReadAll bool
+	access.Grants
 }
 
-// Authenticator turns a bearer token into an Identity. It returns an error
-// for an unknown, expired or malformed token.
-type Authenticator interface {
-	Authenticate(ctx context.Context, token string) (*Identity, error)
+// canSee reports whether the caller may read e: global readers see every
+// event, scoped readers only those of their workspaces (never those
+// without a workspace).
+func (id *Identity) canSee(e *event.Event) bool {
+	return id.ReadAll || (e.Workspace != "" && slices.Contains(id.Workspaces, e.Workspace))
 }
 
-// StaticTokens authenticates a fixed set of tokens, held only as SHA-256
-// hashes and compared in constant time.
-type StaticTokens struct {
-	entries []staticToken
+// TokenVerifier checks JWT bearer tokens issued by an identity provider and
+// returns the caller and its login name.
+type TokenVerifier interface {
+	Authenticate(ctx context.Context, raw string) (access.Subject, string, error)
 }
 
-type staticToken struct {
-	hash [sha256.Size]byte
-	id   Identity
+var _ TokenVerifier = (*access.OIDC)(nil)
+
+// PolicySource yields the authorization policy in force.
+type PolicySource interface {
+	Current() *access.Policy
 }
 
-var _ Authenticator = (*StaticTokens)(nil)
+var _ PolicySource = (*access.PolicyFile)(nil)
 
-// NewStaticTokens returns an authenticator for tokens mapped to identities.
-func NewStaticTokens(tokens map[string]Identity) *StaticTokens {
-	st := &StaticTokens{}
-	for tok, id := range tokens {
-		st.entries = append(st.entries, staticToken{hash: sha256.Sum256([]byte(tok)), id: id})
+// HashToken is the stored form of a server-issued token's secret. Secrets
+// carry 256 random bits, so a plain SHA-256 is enough.
+func HashToken(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
+
+// authenticate turns the request's credentials into an Identity: a JWT
+// goes to the OIDC verifier, any other bearer token is looked up among the
+// server-issued tokens, and a request without a token may present a client
+// certificate (mutual TLS) for a service.
+func (s *Server) authenticate(ctx context.Context) (*Identity, error) {
+	tok, ok := bearerToken(ctx)
+	var subj access.Subject
+	switch {
+	case ok && s.oidc != nil && access.LooksLikeJWT(tok):
+		var login string
+		var err error
+		if subj, login, err = s.oidc.Authenticate(ctx, tok); err != nil {
+			if errors.Is(err, access.ErrUnavailable) {
+				return nil, withClientMessage("identity provider unavailable, retry later", fmt.Errorf("%w: %w", store.ErrUnavailable, err))
+			}
+			s.logger.Debug("token rejected", "err", err)
+			return nil, fmt.Errorf("%w: %w", errUnauthenticated, err)
+		}
+		s.rememberLogin(ctx, subj.Principal, login)
+	case ok:
+		t, err := s.store.TokenByHash(ctx, HashToken(tok))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errUnauthenticated
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !t.Active(s.now()) {
+			s.logger.Debug("token rejected: revoked or expired", "token_id", t.ID)
+			return nil, fmt.Errorf("%w: token %s revoked or expired", errUnauthenticated, t.ID)
+		}
+		subj.Principal = t.Principal
+	default:
+		ri := requestInfoFrom(ctx)
+		if ri == nil || ri.certPrincipal == "" {
+			return nil, errUnauthenticated
+		}
+		subj.Principal = ri.certPrincipal
 	}
-	return st
+	var policy *access.Policy
+	if s.policy != nil {
+		policy = s.policy.Current()
+	}
+	return &Identity{Principal: subj.Principal, Grants: policy.Grants(subj)}, nil
 }
 
-// Authenticate implements Authenticator. Every entry is compared, so the
-// time taken does not depend on which one matches.
-func (s *StaticTokens) Authenticate(_ context.Context, token string) (*Identity, error) {
-	h := sha256.Sum256([]byte(token))
-	var found *Identity
-	for i := range s.entries {
-		if subtle.ConstantTimeCompare(h[:], s.entries[i].hash[:]) == 1 {
-			found = &s.entries[i].id
+// rememberLogin records a principal's latest login name, writing only when
+// it changed since this process last saw it.
+func (s *Server) rememberLogin(ctx context.Context, principal, login string) {
+	if login == "" {
+		return
+	}
+	if prev, ok := s.logins.Load(principal); ok && prev.(string) == login {
+		return
+	}
+	if err := s.store.SetLoginName(ctx, principal, login); err != nil {
+		s.logger.Warn("login name not recorded", "principal", principal, "err", err)
+		return
+	}
+	s.logins.Store(principal, login)
+}
+
+// certPrincipal maps a verified client certificate to `services/<name>`:
+// the last path segment of a spiffe:// URI SAN, else the subject CN. It
+// returns "" when neither gives a valid principal.
+func certPrincipal(cert *x509.Certificate) string {
+	for _, u := range cert.URIs {
+		if name := path.Base(u.Path); u.Scheme == "spiffe" && name != "." && name != "/" && event.CheckPrincipal("services/"+name) == nil {
+			return "services/" + name
 		}
 	}
-	if found == nil || token == "" {
-		return nil, errUnauthenticated
+	if cn := cert.Subject.CommonName; cn != "" && event.CheckPrincipal("services/"+cn) == nil {
+		return "services/" + cn
 	}
-	id := *found
-	return &id, nil
+	return ""
 }
 
 // bearerToken extracts the token of an `Authorization: Bearer …` header,

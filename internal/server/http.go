@@ -27,6 +27,9 @@ type requestInfo struct {
 	remoteIP      string
 	userAgent     string
 	authorization string
+	// certPrincipal is the services/… principal of a verified client
+	// certificate (mutual TLS), or "".
+	certPrincipal string
 }
 
 type requestInfoKey struct{}
@@ -50,13 +53,16 @@ func (s *Server) PublicHandler() (http.Handler, error) { return s.handler(true) 
 var writeRPCs = map[string]bool{
 	pb.EventService_CreateEvent_FullMethodName:       true,
 	pb.EventService_BatchCreateEvents_FullMethodName: true,
+	pb.TokenService_CreateToken_FullMethodName:       true,
+	pb.TokenService_ListTokens_FullMethodName:        true,
+	pb.TokenService_RevokeTokens_FullMethodName:      true,
 }
 
 // writeRoutes are the REST routes of writeRPCs.
-var writeRoutes = map[string]bool{"/v1/events": true, "/v1/events:batchCreate": true}
+var writeRoutes = map[string]bool{"/v1/events": true, "/v1/events:batchCreate": true, "/v1/tokens": true, "/v1/tokens:revoke": true}
 
 func errReadOnlyListener() error {
-	return withClientMessage("this address serves read RPCs only; create events on the internal address", errPermissionDenied)
+	return withClientMessage("this address serves read RPCs only; create events and manage tokens on the internal address", errPermissionDenied)
 }
 
 func (s *Server) handler(readOnly bool) (http.Handler, error) {
@@ -75,6 +81,7 @@ func (s *Server) handler(readOnly bool) (http.Handler, error) {
 	gs := grpc.NewServer(opts...)
 	pb.RegisterEventServiceServer(gs, s)
 	pb.RegisterLogServiceServer(gs, &logServer{s: s})
+	pb.RegisterTokenServiceServer(gs, &tokenServer{s: s})
 
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
@@ -90,6 +97,9 @@ func (s *Server) handler(readOnly bool) (http.Handler, error) {
 		return nil, fmt.Errorf("server: register gateway: %w", err)
 	}
 	if err := pb.RegisterLogServiceHandlerServer(context.Background(), gw, &logServer{s: s}); err != nil {
+		return nil, fmt.Errorf("server: register gateway: %w", err)
+	}
+	if err := pb.RegisterTokenServiceHandlerServer(context.Background(), gw, &tokenServer{s: s}); err != nil {
 		return nil, fmt.Errorf("server: register gateway: %w", err)
 	}
 
@@ -117,6 +127,9 @@ func (s *Server) handler(readOnly bool) (http.Handler, error) {
 			remoteIP:      remoteIP(r.RemoteAddr),
 			userAgent:     r.Header.Get("User-Agent"),
 			authorization: r.Header.Get("Authorization"),
+		}
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+			ri.certPrincipal = certPrincipal(r.TLS.VerifiedChains[0][0])
 		}
 		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri))
 		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {

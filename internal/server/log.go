@@ -59,8 +59,8 @@ func (s *Server) checkpointProto(signed []byte) (*pb.Checkpoint, error) {
 func (l *logServer) GetCheckpoint(ctx context.Context, req *pb.GetCheckpointRequest) (*pb.Checkpoint, error) {
 	s := l.s
 	return serve(s, ctx, "GetCheckpoint", func(ctx context.Context, id *Identity) (*pb.Checkpoint, error) {
-		if !id.ReadAll {
-			return nil, withClientMessage("events.read permission required", errPermissionDenied)
+		if !id.CanRead() {
+			return nil, errNoRead()
 		}
 		if req.GetTreeSize() < 0 {
 			return nil, &event.FieldError{Field: "tree_size", Rule: "must not be negative"}
@@ -134,10 +134,14 @@ func (s *Server) eventByName(ctx context.Context, id *Identity, name string) (st
 	if !ok || event.ValidateID(eid) != nil {
 		return store.Record{}, &event.FieldError{Field: "name", Rule: fmt.Sprintf("must be events/{event_id} with a canonical lowercase UUIDv4, got %q", name)}
 	}
-	if !id.ReadAll {
-		return store.Record{}, withClientMessage("events.read permission required", errPermissionDenied)
+	if !id.CanRead() {
+		return store.Record{}, errNoRead()
 	}
 	rec, err := s.store.Get(ctx, eid)
+	if err == nil && !id.canSee(rec.Event) {
+		// The same answer as for a missing event: no existence leak.
+		err = fmt.Errorf("%w: %s hidden from %s", store.ErrNotFound, name, id.Principal)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Record{}, withClientMessage(fmt.Sprintf("event %s not found", name), err)
 	}
@@ -157,8 +161,8 @@ func (l *logServer) GetInclusionProof(ctx context.Context, req *pb.GetInclusionP
 			}
 			seq = rec.Seq
 		case req.Seq != nil:
-			if !id.ReadAll {
-				return nil, withClientMessage("events.read permission required", errPermissionDenied)
+			if !id.CanRead() {
+				return nil, errNoRead()
 			}
 			if req.GetSeq() < 0 {
 				return nil, &event.FieldError{Field: "seq", Rule: "must not be negative"}
@@ -167,7 +171,7 @@ func (l *logServer) GetInclusionProof(ctx context.Context, req *pb.GetInclusionP
 			if err != nil {
 				return nil, err
 			}
-			if len(recs) == 0 || recs[0].Seq != uint64(req.GetSeq()) {
+			if len(recs) == 0 || recs[0].Seq != uint64(req.GetSeq()) || !id.canSee(recs[0].Event) {
 				return nil, withClientMessage(fmt.Sprintf("no event at seq %d", req.GetSeq()), store.ErrNotFound)
 			}
 			seq = recs[0].Seq
@@ -189,8 +193,8 @@ func (l *logServer) GetInclusionProof(ctx context.Context, req *pb.GetInclusionP
 func (l *logServer) GetConsistencyProof(ctx context.Context, req *pb.GetConsistencyProofRequest) (*pb.ConsistencyProof, error) {
 	s := l.s
 	return serve(s, ctx, "GetConsistencyProof", func(ctx context.Context, id *Identity) (*pb.ConsistencyProof, error) {
-		if !id.ReadAll {
-			return nil, withClientMessage("events.read permission required", errPermissionDenied)
+		if !id.CanRead() {
+			return nil, errNoRead()
 		}
 		to, err := s.treeSize(ctx, "to_size", req.GetToSize())
 		if err != nil {
@@ -308,8 +312,8 @@ func (l *logServer) ListLogEntries(ctx context.Context, req *pb.ListLogEntriesRe
 func (l *logServer) ListCheckpoints(ctx context.Context, req *pb.ListCheckpointsRequest) (*pb.ListCheckpointsResponse, error) {
 	s := l.s
 	return serve(s, ctx, "ListCheckpoints", func(ctx context.Context, id *Identity) (*pb.ListCheckpointsResponse, error) {
-		if !id.ReadAll {
-			return nil, withClientMessage("events.read permission required", errPermissionDenied)
+		if !id.CanRead() {
+			return nil, errNoRead()
 		}
 		n, err := listPageSize(req.GetPageSize())
 		if err != nil {

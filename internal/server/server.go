@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,7 +49,7 @@ func (c *Config) Validate() error {
 	if err := c.Rules.Validate(); err != nil {
 		return fmt.Errorf("server config: %w", err)
 	}
-	probe := selfAuditEvent(c.AuditSource, "services/probe", time.Unix(1, 0), nil)
+	probe := newSelfAuditEvent(c.AuditSource, "services/probe", time.Unix(1, 0), nil)
 	if err := c.Rules.Normalize(probe, time.Unix(1, 0)); err != nil {
 		return fmt.Errorf("server config: audit source: %w", err)
 	}
@@ -68,8 +69,13 @@ func (c *Config) Validate() error {
 type Deps struct {
 	Store store.Store
 	// Log signs checkpoints of the store's tree and serves them.
-	Log    CheckpointSource
-	Auth   Authenticator
+	Log CheckpointSource
+	// OIDC verifies JWT bearer tokens; nil accepts only server-issued
+	// tokens and client certificates.
+	OIDC TokenVerifier
+	// Policy grants permissions; nil grants them to the bootstrap admin
+	// only.
+	Policy PolicySource
 	Logger *slog.Logger
 	// Registerer receives the server's metrics.
 	Registerer prometheus.Registerer
@@ -85,11 +91,13 @@ type Server struct {
 	cfg     Config
 	store   store.Store
 	log     CheckpointSource
-	auth    Authenticator
+	oidc    TokenVerifier
+	policy  PolicySource
 	logger  *slog.Logger
 	now     func() time.Time
 	metrics *metrics
 	gather  prometheus.Gatherer
+	logins  sync.Map // principal → login name last recorded by this process
 }
 
 var _ pb.EventServiceServer = (*Server)(nil)
@@ -99,8 +107,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if deps.Store == nil || deps.Log == nil || deps.Auth == nil || deps.Logger == nil || deps.Registerer == nil || deps.Gatherer == nil {
-		return nil, errors.New("server: store, log, auth, logger, registerer and gatherer are required")
+	if deps.Store == nil || deps.Log == nil || deps.Logger == nil || deps.Registerer == nil || deps.Gatherer == nil {
+		return nil, errors.New("server: store, log, logger, registerer and gatherer are required")
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
@@ -110,7 +118,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	return &Server{
-		cfg: cfg, store: deps.Store, log: deps.Log, auth: deps.Auth, logger: deps.Logger,
+		cfg: cfg, store: deps.Store, log: deps.Log, oidc: deps.OIDC, policy: deps.Policy, logger: deps.Logger,
 		now: deps.Now, metrics: m, gather: deps.Gatherer,
 	}, nil
 }

@@ -16,11 +16,28 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 
+	"github.com/audittrail/audittrail/internal/access"
 	"github.com/audittrail/audittrail/internal/event"
 	"github.com/audittrail/audittrail/internal/store"
 	"github.com/audittrail/audittrail/internal/store/pebble"
 	"github.com/audittrail/audittrail/internal/tlog"
 )
+
+// testPolicy: services/a creates and reads, users/b reads everything,
+// users/s reads workspace w1, users/c may do nothing.
+const testPolicy = `bindings:
+  - principals: [services/a]
+    permissions: [events.create, events.read]
+  - principals: [users/b]
+    permissions: [events.read]
+  - principals: [users/s]
+    permissions: [events.read]
+    workspaces: [workspaces/w1]
+`
+
+type staticPolicy struct{ p *access.Policy }
+
+func (s staticPolicy) Current() *access.Policy { return s.p }
 
 // newTestServer serves a real Pebble store in a temp dir with two readers.
 func newTestServer(t *testing.T, mutate func(*Config)) *httptest.Server {
@@ -49,14 +66,17 @@ func newTestServer(t *testing.T, mutate func(*Config)) *httptest.Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go cp.Run(ctx)
+	for tok, principal := range map[string]string{"tok-a": "services/a", "tok-b": "users/b", "tok-c": "users/c", "tok-s": "users/s", "tok-admin": "services/audittrail-admin"} {
+		if err := st.CreateToken(ctx, store.Token{ID: tok, Hash: HashToken(tok), Principal: principal, CreateTime: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	policy, err := access.ParsePolicy([]byte(testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := New(cfg, Deps{
-		Store: st,
-		Log:   cp,
-		Auth: NewStaticTokens(map[string]Identity{
-			"tok-a": {Principal: "services/a", CanCreate: true, ReadAll: true},
-			"tok-b": {Principal: "users/b", ReadAll: true},
-			"tok-c": {Principal: "users/c"},
-		}),
+		Store: st, Log: cp, Policy: staticPolicy{policy},
 		Logger: slog.New(slog.DiscardHandler), Registerer: reg, Gatherer: reg,
 	})
 	if err != nil {

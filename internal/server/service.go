@@ -3,8 +3,8 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,22 +50,10 @@ func serve[T any](s *Server, ctx context.Context, rpc string, fn func(context.Co
 	return resp, nil
 }
 
-func (s *Server) authenticate(ctx context.Context) (*Identity, error) {
-	tok, ok := bearerToken(ctx)
-	if !ok {
-		return nil, errUnauthenticated
-	}
-	id, err := s.auth.Authenticate(ctx, tok)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errUnauthenticated, err)
-	}
-	return id, nil
-}
-
 // CreateEvent implements pb.EventServiceServer.
 func (s *Server) CreateEvent(ctx context.Context, req *pb.CreateEventRequest) (*pb.Event, error) {
 	return serve(s, ctx, "CreateEvent", func(ctx context.Context, id *Identity) (*pb.Event, error) {
-		if !id.CanCreate {
+		if !id.Create {
 			return nil, withClientMessage("events.create permission required", errPermissionDenied)
 		}
 		e, err := s.parseEvent(req.GetEventId(), req.GetEvent())
@@ -129,7 +117,7 @@ func storedEvent(e *event.Event, r store.AppendResult) *pb.Event {
 // BatchCreateEvents implements pb.EventServiceServer.
 func (s *Server) BatchCreateEvents(ctx context.Context, req *pb.BatchCreateEventsRequest) (*pb.BatchCreateEventsResponse, error) {
 	return serve(s, ctx, "BatchCreateEvents", func(ctx context.Context, id *Identity) (*pb.BatchCreateEventsResponse, error) {
-		if !id.CanCreate {
+		if !id.Create {
 			return nil, withClientMessage("events.create permission required", errPermissionDenied)
 		}
 		n := len(req.GetRequests())
@@ -180,21 +168,15 @@ func (s *Server) BatchCreateEvents(ctx context.Context, req *pb.BatchCreateEvent
 // GetEvent implements pb.EventServiceServer.
 func (s *Server) GetEvent(ctx context.Context, req *pb.GetEventRequest) (*pb.Event, error) {
 	return serve(s, ctx, "GetEvent", func(ctx context.Context, id *Identity) (*pb.Event, error) {
-		eid, ok := strings.CutPrefix(req.GetName(), event.NamePrefix)
-		if !ok || event.ValidateID(eid) != nil {
-			return nil, &event.FieldError{Field: "name", Rule: fmt.Sprintf("must be events/{event_id} with a canonical lowercase UUIDv4, got %q", req.GetName())}
-		}
-		if !id.ReadAll {
-			return nil, withClientMessage("events.read permission required", errPermissionDenied)
-		}
-		rec, err := s.store.Get(ctx, eid)
+		rec, err := s.eventByName(ctx, id, req.GetName())
 		if err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return nil, withClientMessage(fmt.Sprintf("event %s not found", req.GetName()), err)
-			}
 			return nil, err
 		}
-		return eventToProto(rec), nil
+		out := []*pb.Event{eventToProto(rec)}
+		if err := s.fillLoginNames(ctx, out); err != nil {
+			return nil, err
+		}
+		return out[0], nil
 	})
 }
 
@@ -213,8 +195,8 @@ func (s *Server) SearchEvents(ctx context.Context, req *pb.SearchEventsRequest) 
 }
 
 func (s *Server) search(ctx context.Context, id *Identity, req *pb.SearchEventsRequest, now time.Time) (*pb.SearchEventsResponse, error) {
-	if !id.ReadAll {
-		return nil, withClientMessage("events.read permission required", errPermissionDenied)
+	if !id.CanRead() {
+		return nil, errNoRead()
 	}
 	size := int(req.GetPageSize())
 	switch {
@@ -244,6 +226,9 @@ func (s *Server) search(ctx context.Context, id *Identity, req *pb.SearchEventsR
 	if q.Filter, err = spec.Compile(now); err != nil {
 		return nil, err
 	}
+	if err := narrowToWorkspaces(id, q.Filter); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	res, err := s.store.Search(ctx, q)
 	s.metrics.storeSearch.Observe(time.Since(start).Seconds())
@@ -257,6 +242,9 @@ func (s *Server) search(ctx context.Context, id *Identity, req *pb.SearchEventsR
 	for _, r := range res.Records {
 		resp.Events = append(resp.Events, eventToProto(r))
 	}
+	if err := s.fillLoginNames(ctx, resp.Events); err != nil {
+		return nil, err
+	}
 	if res.Next != nil {
 		resp.NextPageToken = encodePageToken(s.cfg.PageTokenKey, pageToken{now: now, size: res.Size, pos: *res.Next}, filterBytes, id.Principal)
 		resp.SearchedUntilTime = timestamppb.New(res.Next.EventTime)
@@ -264,15 +252,73 @@ func (s *Server) search(ctx context.Context, id *Identity, req *pb.SearchEventsR
 	return resp, nil
 }
 
+func errNoRead() error {
+	return withClientMessage("events.read permission required", errPermissionDenied)
+}
+
+// narrowToWorkspaces limits a scoped reader's search to its workspaces. A
+// workspace filter that names only workspaces outside the set is refused
+// rather than silently answered with nothing, so the caller learns why.
+func narrowToWorkspaces(id *Identity, f *event.Filter) error {
+	if id.ReadAll {
+		return nil
+	}
+	if ws := f.Exact[event.FieldWorkspace]; ws != "" && !slices.Contains(id.Workspaces, ws) {
+		return withClientMessage(fmt.Sprintf("filter.workspace_exact: %q is not among the workspaces you may read", ws), errPermissionDenied)
+	}
+	if re := f.Regex[event.FieldWorkspace]; re != nil && !slices.ContainsFunc(id.Workspaces, re.MatchString) {
+		return withClientMessage(fmt.Sprintf("filter.workspace_regex: %q matches none of the workspaces you may read", re.String()), errPermissionDenied)
+	}
+	f.Workspaces = id.Workspaces
+	return nil
+}
+
+// fillLoginNames sets login_principal from the names the server knows at
+// read time.
+func (s *Server) fillLoginNames(ctx context.Context, evs []*pb.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	var principals []string
+	for _, e := range evs {
+		if !slices.Contains(principals, e.GetPrincipal()) {
+			principals = append(principals, e.GetPrincipal())
+		}
+	}
+	names, err := s.store.LoginNames(ctx, principals)
+	if err != nil {
+		return err
+	}
+	for _, e := range evs {
+		e.LoginPrincipal = names[e.GetPrincipal()]
+	}
+	return nil
+}
+
 // auditSearch records one search call as an event.
 func (s *Server) auditSearch(ctx context.Context, id *Identity, req *pb.SearchEventsRequest, at time.Time, searchErr error) error {
-	e := selfAuditEvent(s.cfg.AuditSource, id.Principal, at, searchParams(req.GetFilter()))
+	e := s.selfAuditEvent(ctx, id.Principal, searchAction, true, searchParams(req.GetFilter()))
+	e.EventTime = at
 	st := toStatus(searchErr)
 	e.Status = event.Status{Code: int32(st.Code()), Message: st.Message()}
+	return s.recordSelf(ctx, e)
+}
+
+// selfAuditEvent is an event of the server's own about a caller's request,
+// from the caller's address and user agent.
+func (s *Server) selfAuditEvent(ctx context.Context, principal, action string, readOnly bool, params map[string]string) *event.Event {
+	e := newSelfAuditEvent(s.cfg.AuditSource, principal, s.now(), params)
+	e.Action, e.ReadOnly = action, readOnly
 	if ri := requestInfoFrom(ctx); ri != nil {
 		e.SourceIPAddress = ri.remoteIP
 		e.UserAgent = truncateRunes(ri.userAgent, event.MaxUserAgentLen)
 	}
+	return e
+}
+
+// recordSelf stores one of the server's own events, even when the caller
+// has gone away.
+func (s *Server) recordSelf(ctx context.Context, e *event.Event) error {
 	if err := s.cfg.Rules.Normalize(e, s.now()); err != nil {
 		return err
 	}
@@ -283,7 +329,7 @@ func (s *Server) auditSearch(ctx context.Context, id *Identity, req *pb.SearchEv
 	return res[0].Err
 }
 
-func selfAuditEvent(source, principal string, at time.Time, params map[string]string) *event.Event {
+func newSelfAuditEvent(source, principal string, at time.Time, params map[string]string) *event.Event {
 	return &event.Event{
 		ID:                uuid.NewString(),
 		EventTime:         at,

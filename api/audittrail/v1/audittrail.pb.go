@@ -1669,6 +1669,402 @@ func (x *EventProof) GetCheckpoint() *Checkpoint {
 	return nil
 }
 
+// Token describes an issued token (never its secret).
+type Token struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// `services/<name>`.
+	Principal string `protobuf:"bytes,2,opt,name=principal,proto3" json:"principal,omitempty"`
+	// Shown as login_principal on this principal's events.
+	LoginName string `protobuf:"bytes,3,opt,name=login_name,json=loginName,proto3" json:"login_name,omitempty"`
+	// The administrator who issued it.
+	CreatedBy  string                 `protobuf:"bytes,4,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// Unset: never expires.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// Unset: not revoked.
+	RevokeTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Token) Reset() {
+	*x = Token{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Token) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Token) ProtoMessage() {}
+
+func (x *Token) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Token.ProtoReflect.Descriptor instead.
+func (*Token) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *Token) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Token) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *Token) GetLoginName() string {
+	if x != nil {
+		return x.LoginName
+	}
+	return ""
+}
+
+func (x *Token) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *Token) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Token) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *Token) GetRevokeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokeTime
+	}
+	return nil
+}
+
+// CreateTokenRequest names the token's principal.
+type CreateTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `services/<name>`; tokens are for services, people use OIDC.
+	Principal string `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	// Lifetime in seconds; 0 means the token never expires.
+	TtlSeconds int64 `protobuf:"varint,2,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	// Optional login name.
+	LoginName     string `protobuf:"bytes,3,opt,name=login_name,json=loginName,proto3" json:"login_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTokenRequest) Reset() {
+	*x = CreateTokenRequest{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenRequest) ProtoMessage() {}
+
+func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
+func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *CreateTokenRequest) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *CreateTokenRequest) GetTtlSeconds() int64 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
+func (x *CreateTokenRequest) GetLoginName() string {
+	if x != nil {
+		return x.LoginName
+	}
+	return ""
+}
+
+// CreateTokenResponse carries the secret, shown this once.
+type CreateTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Token *Token                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// The bearer token.
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTokenResponse) Reset() {
+	*x = CreateTokenResponse{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenResponse) ProtoMessage() {}
+
+func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
+func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *CreateTokenResponse) GetToken() *Token {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *CreateTokenResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+// ListTokensRequest is empty.
+type ListTokensRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTokensRequest) Reset() {
+	*x = ListTokensRequest{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTokensRequest) ProtoMessage() {}
+
+func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
+func (*ListTokensRequest) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{25}
+}
+
+// ListTokensResponse lists tokens, oldest first.
+type ListTokensResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tokens        []*Token               `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTokensResponse) Reset() {
+	*x = ListTokensResponse{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTokensResponse) ProtoMessage() {}
+
+func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
+func (*ListTokensResponse) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListTokensResponse) GetTokens() []*Token {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+// RevokeTokensRequest selects tokens by id or by principal (exactly one).
+type RevokeTokensRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Principal     string                 `protobuf:"bytes,2,opt,name=principal,proto3" json:"principal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokensRequest) Reset() {
+	*x = RevokeTokensRequest{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokensRequest) ProtoMessage() {}
+
+func (x *RevokeTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokensRequest.ProtoReflect.Descriptor instead.
+func (*RevokeTokensRequest) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RevokeTokensRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RevokeTokensRequest) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+// RevokeTokensResponse lists the tokens this call revoked.
+type RevokeTokensResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tokens        []*Token               `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokensResponse) Reset() {
+	*x = RevokeTokensResponse{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokensResponse) ProtoMessage() {}
+
+func (x *RevokeTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokensResponse.ProtoReflect.Descriptor instead.
+func (*RevokeTokensResponse) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RevokeTokensResponse) GetTokens() []*Token {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
 var File_api_audittrail_v1_audittrail_proto protoreflect.FileDescriptor
 
 const file_api_audittrail_v1_audittrail_proto_rawDesc = "" +
@@ -1812,7 +2208,37 @@ const file_api_audittrail_v1_audittrail_proto_rawDesc = "" +
 	"\tinclusion\x18\x06 \x01(\v2\x1d.audittrail.v1.InclusionProofR\tinclusion\x129\n" +
 	"\n" +
 	"checkpoint\x18\a \x01(\v2\x19.audittrail.v1.CheckpointR\n" +
-	"checkpoint*@\n" +
+	"checkpoint\"\xaa\x02\n" +
+	"\x05Token\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
+	"\tprincipal\x18\x02 \x01(\tR\tprincipal\x12\x1d\n" +
+	"\n" +
+	"login_name\x18\x03 \x01(\tR\tloginName\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x04 \x01(\tR\tcreatedBy\x12;\n" +
+	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12;\n" +
+	"\vrevoke_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"revokeTime\"r\n" +
+	"\x12CreateTokenRequest\x12\x1c\n" +
+	"\tprincipal\x18\x01 \x01(\tR\tprincipal\x12\x1f\n" +
+	"\vttl_seconds\x18\x02 \x01(\x03R\n" +
+	"ttlSeconds\x12\x1d\n" +
+	"\n" +
+	"login_name\x18\x03 \x01(\tR\tloginName\"Y\n" +
+	"\x13CreateTokenResponse\x12*\n" +
+	"\x05token\x18\x01 \x01(\v2\x14.audittrail.v1.TokenR\x05token\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"\x13\n" +
+	"\x11ListTokensRequest\"B\n" +
+	"\x12ListTokensResponse\x12,\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x14.audittrail.v1.TokenR\x06tokens\"C\n" +
+	"\x13RevokeTokensRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
+	"\tprincipal\x18\x02 \x01(\tR\tprincipal\"D\n" +
+	"\x14RevokeTokensResponse\x12,\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x14.audittrail.v1.TokenR\x06tokens*@\n" +
 	"\tEventType\x12\x14\n" +
 	"\x10TYPE_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bTYPE_API\x10\x01\x12\x0f\n" +
@@ -1829,7 +2255,12 @@ const file_api_audittrail_v1_audittrail_proto_rawDesc = "" +
 	"\x13GetConsistencyProof\x12).audittrail.v1.GetConsistencyProofRequest\x1a\x1f.audittrail.v1.ConsistencyProof\x12O\n" +
 	"\rGetEventProof\x12#.audittrail.v1.GetEventProofRequest\x1a\x19.audittrail.v1.EventProof\x12]\n" +
 	"\x0eListLogEntries\x12$.audittrail.v1.ListLogEntriesRequest\x1a%.audittrail.v1.ListLogEntriesResponse\x12`\n" +
-	"\x0fListCheckpoints\x12%.audittrail.v1.ListCheckpointsRequest\x1a&.audittrail.v1.ListCheckpointsResponseBAZ?github.com/audittrail/audittrail/api/audittrail/v1;audittrailv1b\x06proto3"
+	"\x0fListCheckpoints\x12%.audittrail.v1.ListCheckpointsRequest\x1a&.audittrail.v1.ListCheckpointsResponse2\x90\x02\n" +
+	"\fTokenService\x12T\n" +
+	"\vCreateToken\x12!.audittrail.v1.CreateTokenRequest\x1a\".audittrail.v1.CreateTokenResponse\x12Q\n" +
+	"\n" +
+	"ListTokens\x12 .audittrail.v1.ListTokensRequest\x1a!.audittrail.v1.ListTokensResponse\x12W\n" +
+	"\fRevokeTokens\x12\".audittrail.v1.RevokeTokensRequest\x1a#.audittrail.v1.RevokeTokensResponseBAZ?github.com/audittrail/audittrail/api/audittrail/v1;audittrailv1b\x06proto3"
 
 var (
 	file_api_audittrail_v1_audittrail_proto_rawDescOnce sync.Once
@@ -1844,7 +2275,7 @@ func file_api_audittrail_v1_audittrail_proto_rawDescGZIP() []byte {
 }
 
 var file_api_audittrail_v1_audittrail_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_api_audittrail_v1_audittrail_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_api_audittrail_v1_audittrail_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_api_audittrail_v1_audittrail_proto_goTypes = []any{
 	(EventType)(0),                     // 0: audittrail.v1.EventType
 	(*Status)(nil),                     // 1: audittrail.v1.Status
@@ -1869,64 +2300,83 @@ var file_api_audittrail_v1_audittrail_proto_goTypes = []any{
 	(*ConsistencyProof)(nil),           // 20: audittrail.v1.ConsistencyProof
 	(*GetEventProofRequest)(nil),       // 21: audittrail.v1.GetEventProofRequest
 	(*EventProof)(nil),                 // 22: audittrail.v1.EventProof
-	nil,                                // 23: audittrail.v1.Event.MetadataEntry
-	nil,                                // 24: audittrail.v1.Event.RequestParametersEntry
-	nil,                                // 25: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
-	nil,                                // 26: audittrail.v1.Filter.MetadataExactEntry
-	nil,                                // 27: audittrail.v1.Filter.MetadataRegexEntry
-	(*timestamppb.Timestamp)(nil),      // 28: google.protobuf.Timestamp
+	(*Token)(nil),                      // 23: audittrail.v1.Token
+	(*CreateTokenRequest)(nil),         // 24: audittrail.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),        // 25: audittrail.v1.CreateTokenResponse
+	(*ListTokensRequest)(nil),          // 26: audittrail.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),         // 27: audittrail.v1.ListTokensResponse
+	(*RevokeTokensRequest)(nil),        // 28: audittrail.v1.RevokeTokensRequest
+	(*RevokeTokensResponse)(nil),       // 29: audittrail.v1.RevokeTokensResponse
+	nil,                                // 30: audittrail.v1.Event.MetadataEntry
+	nil,                                // 31: audittrail.v1.Event.RequestParametersEntry
+	nil,                                // 32: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
+	nil,                                // 33: audittrail.v1.Filter.MetadataExactEntry
+	nil,                                // 34: audittrail.v1.Filter.MetadataRegexEntry
+	(*timestamppb.Timestamp)(nil),      // 35: google.protobuf.Timestamp
 }
 var file_api_audittrail_v1_audittrail_proto_depIdxs = []int32{
-	28, // 0: audittrail.v1.Event.event_time:type_name -> google.protobuf.Timestamp
-	28, // 1: audittrail.v1.Event.receive_time:type_name -> google.protobuf.Timestamp
+	35, // 0: audittrail.v1.Event.event_time:type_name -> google.protobuf.Timestamp
+	35, // 1: audittrail.v1.Event.receive_time:type_name -> google.protobuf.Timestamp
 	1,  // 2: audittrail.v1.Event.status:type_name -> audittrail.v1.Status
-	23, // 3: audittrail.v1.Event.metadata:type_name -> audittrail.v1.Event.MetadataEntry
-	24, // 4: audittrail.v1.Event.request_parameters:type_name -> audittrail.v1.Event.RequestParametersEntry
+	30, // 3: audittrail.v1.Event.metadata:type_name -> audittrail.v1.Event.MetadataEntry
+	31, // 4: audittrail.v1.Event.request_parameters:type_name -> audittrail.v1.Event.RequestParametersEntry
 	0,  // 5: audittrail.v1.Event.type:type_name -> audittrail.v1.EventType
 	2,  // 6: audittrail.v1.CreateEventRequest.event:type_name -> audittrail.v1.Event
 	3,  // 7: audittrail.v1.BatchCreateEventsRequest.requests:type_name -> audittrail.v1.CreateEventRequest
 	2,  // 8: audittrail.v1.BatchCreateEventsResponse.events:type_name -> audittrail.v1.Event
-	25, // 9: audittrail.v1.BatchCreateEventsResponse.failed_requests:type_name -> audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
-	28, // 10: audittrail.v1.Filter.start_event_time:type_name -> google.protobuf.Timestamp
-	28, // 11: audittrail.v1.Filter.end_event_time:type_name -> google.protobuf.Timestamp
-	26, // 12: audittrail.v1.Filter.metadata_exact:type_name -> audittrail.v1.Filter.MetadataExactEntry
-	27, // 13: audittrail.v1.Filter.metadata_regex:type_name -> audittrail.v1.Filter.MetadataRegexEntry
+	32, // 9: audittrail.v1.BatchCreateEventsResponse.failed_requests:type_name -> audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
+	35, // 10: audittrail.v1.Filter.start_event_time:type_name -> google.protobuf.Timestamp
+	35, // 11: audittrail.v1.Filter.end_event_time:type_name -> google.protobuf.Timestamp
+	33, // 12: audittrail.v1.Filter.metadata_exact:type_name -> audittrail.v1.Filter.MetadataExactEntry
+	34, // 13: audittrail.v1.Filter.metadata_regex:type_name -> audittrail.v1.Filter.MetadataRegexEntry
 	0,  // 14: audittrail.v1.Filter.include_types:type_name -> audittrail.v1.EventType
 	0,  // 15: audittrail.v1.Filter.exclude_types:type_name -> audittrail.v1.EventType
 	6,  // 16: audittrail.v1.SearchEventsRequest.filter:type_name -> audittrail.v1.Filter
 	2,  // 17: audittrail.v1.SearchEventsResponse.events:type_name -> audittrail.v1.Event
-	28, // 18: audittrail.v1.SearchEventsResponse.searched_until_time:type_name -> google.protobuf.Timestamp
+	35, // 18: audittrail.v1.SearchEventsResponse.searched_until_time:type_name -> google.protobuf.Timestamp
 	11, // 19: audittrail.v1.ListLogEntriesResponse.entries:type_name -> audittrail.v1.LogEntry
 	16, // 20: audittrail.v1.ListCheckpointsResponse.checkpoints:type_name -> audittrail.v1.Checkpoint
 	2,  // 21: audittrail.v1.EventProof.event:type_name -> audittrail.v1.Event
 	18, // 22: audittrail.v1.EventProof.inclusion:type_name -> audittrail.v1.InclusionProof
 	16, // 23: audittrail.v1.EventProof.checkpoint:type_name -> audittrail.v1.Checkpoint
-	1,  // 24: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry.value:type_name -> audittrail.v1.Status
-	3,  // 25: audittrail.v1.EventService.CreateEvent:input_type -> audittrail.v1.CreateEventRequest
-	4,  // 26: audittrail.v1.EventService.BatchCreateEvents:input_type -> audittrail.v1.BatchCreateEventsRequest
-	7,  // 27: audittrail.v1.EventService.SearchEvents:input_type -> audittrail.v1.SearchEventsRequest
-	9,  // 28: audittrail.v1.EventService.GetEvent:input_type -> audittrail.v1.GetEventRequest
-	15, // 29: audittrail.v1.LogService.GetCheckpoint:input_type -> audittrail.v1.GetCheckpointRequest
-	17, // 30: audittrail.v1.LogService.GetInclusionProof:input_type -> audittrail.v1.GetInclusionProofRequest
-	19, // 31: audittrail.v1.LogService.GetConsistencyProof:input_type -> audittrail.v1.GetConsistencyProofRequest
-	21, // 32: audittrail.v1.LogService.GetEventProof:input_type -> audittrail.v1.GetEventProofRequest
-	10, // 33: audittrail.v1.LogService.ListLogEntries:input_type -> audittrail.v1.ListLogEntriesRequest
-	13, // 34: audittrail.v1.LogService.ListCheckpoints:input_type -> audittrail.v1.ListCheckpointsRequest
-	2,  // 35: audittrail.v1.EventService.CreateEvent:output_type -> audittrail.v1.Event
-	5,  // 36: audittrail.v1.EventService.BatchCreateEvents:output_type -> audittrail.v1.BatchCreateEventsResponse
-	8,  // 37: audittrail.v1.EventService.SearchEvents:output_type -> audittrail.v1.SearchEventsResponse
-	2,  // 38: audittrail.v1.EventService.GetEvent:output_type -> audittrail.v1.Event
-	16, // 39: audittrail.v1.LogService.GetCheckpoint:output_type -> audittrail.v1.Checkpoint
-	18, // 40: audittrail.v1.LogService.GetInclusionProof:output_type -> audittrail.v1.InclusionProof
-	20, // 41: audittrail.v1.LogService.GetConsistencyProof:output_type -> audittrail.v1.ConsistencyProof
-	22, // 42: audittrail.v1.LogService.GetEventProof:output_type -> audittrail.v1.EventProof
-	12, // 43: audittrail.v1.LogService.ListLogEntries:output_type -> audittrail.v1.ListLogEntriesResponse
-	14, // 44: audittrail.v1.LogService.ListCheckpoints:output_type -> audittrail.v1.ListCheckpointsResponse
-	35, // [35:45] is the sub-list for method output_type
-	25, // [25:35] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	35, // 24: audittrail.v1.Token.create_time:type_name -> google.protobuf.Timestamp
+	35, // 25: audittrail.v1.Token.expire_time:type_name -> google.protobuf.Timestamp
+	35, // 26: audittrail.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
+	23, // 27: audittrail.v1.CreateTokenResponse.token:type_name -> audittrail.v1.Token
+	23, // 28: audittrail.v1.ListTokensResponse.tokens:type_name -> audittrail.v1.Token
+	23, // 29: audittrail.v1.RevokeTokensResponse.tokens:type_name -> audittrail.v1.Token
+	1,  // 30: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry.value:type_name -> audittrail.v1.Status
+	3,  // 31: audittrail.v1.EventService.CreateEvent:input_type -> audittrail.v1.CreateEventRequest
+	4,  // 32: audittrail.v1.EventService.BatchCreateEvents:input_type -> audittrail.v1.BatchCreateEventsRequest
+	7,  // 33: audittrail.v1.EventService.SearchEvents:input_type -> audittrail.v1.SearchEventsRequest
+	9,  // 34: audittrail.v1.EventService.GetEvent:input_type -> audittrail.v1.GetEventRequest
+	15, // 35: audittrail.v1.LogService.GetCheckpoint:input_type -> audittrail.v1.GetCheckpointRequest
+	17, // 36: audittrail.v1.LogService.GetInclusionProof:input_type -> audittrail.v1.GetInclusionProofRequest
+	19, // 37: audittrail.v1.LogService.GetConsistencyProof:input_type -> audittrail.v1.GetConsistencyProofRequest
+	21, // 38: audittrail.v1.LogService.GetEventProof:input_type -> audittrail.v1.GetEventProofRequest
+	10, // 39: audittrail.v1.LogService.ListLogEntries:input_type -> audittrail.v1.ListLogEntriesRequest
+	13, // 40: audittrail.v1.LogService.ListCheckpoints:input_type -> audittrail.v1.ListCheckpointsRequest
+	24, // 41: audittrail.v1.TokenService.CreateToken:input_type -> audittrail.v1.CreateTokenRequest
+	26, // 42: audittrail.v1.TokenService.ListTokens:input_type -> audittrail.v1.ListTokensRequest
+	28, // 43: audittrail.v1.TokenService.RevokeTokens:input_type -> audittrail.v1.RevokeTokensRequest
+	2,  // 44: audittrail.v1.EventService.CreateEvent:output_type -> audittrail.v1.Event
+	5,  // 45: audittrail.v1.EventService.BatchCreateEvents:output_type -> audittrail.v1.BatchCreateEventsResponse
+	8,  // 46: audittrail.v1.EventService.SearchEvents:output_type -> audittrail.v1.SearchEventsResponse
+	2,  // 47: audittrail.v1.EventService.GetEvent:output_type -> audittrail.v1.Event
+	16, // 48: audittrail.v1.LogService.GetCheckpoint:output_type -> audittrail.v1.Checkpoint
+	18, // 49: audittrail.v1.LogService.GetInclusionProof:output_type -> audittrail.v1.InclusionProof
+	20, // 50: audittrail.v1.LogService.GetConsistencyProof:output_type -> audittrail.v1.ConsistencyProof
+	22, // 51: audittrail.v1.LogService.GetEventProof:output_type -> audittrail.v1.EventProof
+	12, // 52: audittrail.v1.LogService.ListLogEntries:output_type -> audittrail.v1.ListLogEntriesResponse
+	14, // 53: audittrail.v1.LogService.ListCheckpoints:output_type -> audittrail.v1.ListCheckpointsResponse
+	25, // 54: audittrail.v1.TokenService.CreateToken:output_type -> audittrail.v1.CreateTokenResponse
+	27, // 55: audittrail.v1.TokenService.ListTokens:output_type -> audittrail.v1.ListTokensResponse
+	29, // 56: audittrail.v1.TokenService.RevokeTokens:output_type -> audittrail.v1.RevokeTokensResponse
+	44, // [44:57] is the sub-list for method output_type
+	31, // [31:44] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_api_audittrail_v1_audittrail_proto_init() }
@@ -1942,9 +2392,9 @@ func file_api_audittrail_v1_audittrail_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_audittrail_v1_audittrail_proto_rawDesc), len(file_api_audittrail_v1_audittrail_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   34,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_api_audittrail_v1_audittrail_proto_goTypes,
 		DependencyIndexes: file_api_audittrail_v1_audittrail_proto_depIdxs,
