@@ -381,6 +381,8 @@ func TestPublicListenerServesReadsOnly(t *testing.T) {
 	for _, r := range []struct{ path, body string }{
 		{"/v1/events?event_id=" + newID(), "{}"},
 		{"/v1/events:batchCreate", `{"requests":[]}`},
+		{"/v1/tokens", `{"principal":"services/x"}`},
+		{"/v1/tokens:revoke", `{"principal":"services/x"}`},
 	} {
 		code, body := pub.rest("POST", r.path, r.body)
 		if code != http.StatusMethodNotAllowed || !strings.Contains(body["message"].(string), "read RPCs only") {
@@ -407,6 +409,10 @@ func TestPublicListenerServesReadsOnly(t *testing.T) {
 	}
 	if _, err := c.GetEvent(ctx, &pb.GetEventRequest{Name: "events/" + id}); err != nil {
 		t.Errorf("gRPC get on the public address: %v", err)
+	}
+	conn, _ := pub.grpcConn()
+	if _, err := pb.NewTokenServiceClient(conn).CreateToken(ctx, &pb.CreateTokenRequest{Principal: "services/x"}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("gRPC token create on the public address: %v, want PERMISSION_DENIED", err)
 	}
 	s.create(newID(), ev(nil)) // the internal address still creates
 }

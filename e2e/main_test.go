@@ -88,10 +88,10 @@ func startServer(t *testing.T, data string, args ...string) *server {
 		for sc.Scan() {
 			line := sc.Text()
 			s.log.WriteString(line + "\n")
-			if a, ok := strings.CutPrefix(line, "audittrail: serving read-only gRPC and REST on http://"); ok {
+			if a, ok := cutScheme(line, "audittrail: serving read-only gRPC and REST on "); ok {
 				s.publicAddr = a // printed before the main address
 			}
-			if a, ok := strings.CutPrefix(line, "audittrail: serving gRPC and REST on http://"); ok {
+			if a, ok := cutScheme(line, "audittrail: serving gRPC and REST on "); ok {
 				addrc <- a
 			}
 		}
@@ -112,6 +112,19 @@ func startServer(t *testing.T, data string, args ...string) *server {
 	s.token = strings.TrimSpace(string(tok))
 	t.Cleanup(func() { s.kill() })
 	return s
+}
+
+// cutScheme returns the address after prefix and an http:// or https://
+// scheme.
+func cutScheme(line, prefix string) (string, bool) {
+	rest, ok := strings.CutPrefix(line, prefix)
+	if !ok {
+		return "", false
+	}
+	if a, ok := strings.CutPrefix(rest, "https://"); ok {
+		return a, true
+	}
+	return strings.CutPrefix(rest, "http://")
 }
 
 func (s *server) url(path string) string { return "http://" + s.addr + path }
@@ -216,6 +229,12 @@ func (s *server) cli(stdin string, args ...string) (string, string, int) {
 		s.t.Fatal(err)
 	}
 	return out.String(), errb.String(), code
+}
+
+// runBinary runs the binary to completion and returns its combined output.
+func runBinary(args ...string) (string, error) {
+	out, err := exec.Command(binaryPath, args...).CombinedOutput()
+	return string(out), err
 }
 
 // ev returns a valid REST event body; overrides replace fields.

@@ -1,0 +1,163 @@
+package e2e
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// issuer is an OIDC identity provider served in-process: a discovery
+// document and a JWKS whose keys the test can rotate.
+type issuer struct {
+	t   *testing.T
+	srv *httptest.Server
+
+	mu   sync.Mutex
+	keys map[string]signingKey // kid → key, all published in the JWKS
+	// jwksFetches counts JWKS downloads.
+	jwksFetches int
+}
+
+type signingKey struct {
+	alg jose.SignatureAlgorithm
+	key crypto.Signer
+}
+
+func newIssuer(t *testing.T) *issuer {
+	iss := &issuer{t: t, keys: map[string]signingKey{}}
+	iss.addRSA("rsa-1")
+	iss.addECDSA("ec-1")
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{
+			"issuer":                                iss.url(),
+			"jwks_uri":                              iss.url() + "/keys",
+			"authorization_endpoint":                iss.url() + "/auth",
+			"token_endpoint":                        iss.url() + "/token",
+			"id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
+		})
+	})
+	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, r *http.Request) {
+		iss.mu.Lock()
+		defer iss.mu.Unlock()
+		iss.jwksFetches++
+		var set jose.JSONWebKeySet
+		for kid, k := range iss.keys {
+			set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.key.Public(), KeyID: kid, Algorithm: string(k.alg), Use: "sig"})
+		}
+		json.NewEncoder(w).Encode(set)
+	})
+	iss.srv = httptest.NewServer(mux)
+	t.Cleanup(iss.srv.Close)
+	return iss
+}
+
+func (iss *issuer) url() string { return iss.srv.URL }
+
+func (iss *issuer) addRSA(kid string) {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		iss.t.Fatal(err)
+	}
+	iss.mu.Lock()
+	iss.keys[kid] = signingKey{jose.RS256, k}
+	iss.mu.Unlock()
+}
+
+func (iss *issuer) addECDSA(kid string) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		iss.t.Fatal(err)
+	}
+	iss.mu.Lock()
+	iss.keys[kid] = signingKey{jose.ES256, k}
+	iss.mu.Unlock()
+}
+
+func (iss *issuer) remove(kid string) {
+	iss.mu.Lock()
+	delete(iss.keys, kid)
+	iss.mu.Unlock()
+}
+
+// claims are a valid token's claims for a person; edit them per case.
+func (iss *issuer) claims(sub string) map[string]any {
+	now := time.Now()
+	return map[string]any{
+		"iss": iss.url(), "aud": []string{"audittrail"}, "sub": sub, "azp": "web-ui",
+		"iat": now.Unix(), "nbf": now.Add(-time.Minute).Unix(), "exp": now.Add(10 * time.Minute).Unix(),
+	}
+}
+
+// sign signs claims with the key kid (which need not be published).
+func (iss *issuer) sign(kid string, claims map[string]any) string {
+	iss.mu.Lock()
+	k, ok := iss.keys[kid]
+	iss.mu.Unlock()
+	if !ok {
+		iss.t.Fatalf("no key %s", kid)
+	}
+	return signWith(iss.t, k, kid, claims)
+}
+
+func signWith(t *testing.T, k signingKey, kid string, claims map[string]any) string {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: jose.JSONWebKey{Key: k.key, KeyID: kid}}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// unsigned is a token with `alg: none`.
+func unsigned(kid string, claims map[string]any) string {
+	h, _ := json.Marshal(map[string]string{"alg": "none", "typ": "JWT", "kid": kid})
+	p, _ := json.Marshal(claims)
+	return b64(h) + "." + b64(p) + "."
+}
+
+// hmacWithPublicKey is the algorithm-confusion attack: HS256 keyed with the
+// issuer's public RSA key bytes.
+func (iss *issuer) hmacWithPublicKey(kid string, claims map[string]any) string {
+	iss.mu.Lock()
+	pub := iss.keys[kid].key.Public()
+	iss.mu.Unlock()
+	der, _ := x509.MarshalPKIXPublicKey(pub)
+	h, _ := json.Marshal(map[string]string{"alg": "HS256", "typ": "JWT", "kid": kid})
+	p, _ := json.Marshal(claims)
+	signed := b64(h) + "." + b64(p)
+	mac := hmac.New(sha256.New, der)
+	mac.Write([]byte(signed))
+	return signed + "." + b64(mac.Sum(nil))
+}
+
+// tamper flips one character of the signature.
+func tamper(tok string) string {
+	i := strings.LastIndex(tok, ".") + 5
+	c := byte('A')
+	if tok[i] == 'A' {
+		c = 'B'
+	}
+	return tok[:i] + string(c) + tok[i+1:]
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
