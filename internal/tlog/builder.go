@@ -97,6 +97,23 @@ func (b *Builder) Append(leafHash Hash) (first int64, hashes []Hash, err error) 
 	return first, hashes, nil
 }
 
+// AppendEvent appends the leaf of an event (EventLeaf) as record Size().
+func (b *Builder) AppendEvent(origin string, receiveNs int64, id [16]byte, salt, stored []byte) (first int64, hashes []Hash, err error) {
+	return b.Append(LeafHash(EventLeaf(origin, uint64(b.size), receiveNs, id, salt, stored).Marshal()))
+}
+
+// Frontier returns the frontier hashes in the order NewBuilder reads them,
+// so a store can keep them beside the size and resume without reading the
+// tree.
+func (b *Builder) Frontier() []Hash {
+	idx := frontierIndexes(b.size)
+	out := make([]Hash, len(idx))
+	for i, x := range idx {
+		out[i] = b.frontier[x]
+	}
+	return out
+}
+
 // Root returns the tree hash of the current tree.
 func (b *Builder) Root() (Hash, error) {
 	return sumtlog.TreeHash(b.size, sumtlog.HashReaderFunc(b.read))

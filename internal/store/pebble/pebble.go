@@ -10,7 +10,6 @@ package pebble
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -253,10 +252,8 @@ func (s *Store) recover() error {
 }
 
 type appendReq struct {
-	events  []*event.Event
-	encs    [][]byte
-	salts   []byte // 32 random bytes per event
-	ids     [][16]byte
+	events []*event.Event
+	*store.Encoded
 	results []store.AppendResult
 	err     error
 	done    chan struct{}
@@ -264,29 +261,11 @@ type appendReq struct {
 
 // Append implements store.Store.
 func (s *Store) Append(ctx context.Context, events []*event.Event) ([]store.AppendResult, error) {
-	req := &appendReq{
-		events:  events,
-		encs:    make([][]byte, len(events)),
-		ids:     make([][16]byte, len(events)),
-		results: make([]store.AppendResult, len(events)),
-		salts:   make([]byte, saltLen*len(events)),
-		done:    make(chan struct{}),
+	enc, err := store.Encode(events)
+	if err != nil {
+		return nil, fmt.Errorf("pebble store: %w", err)
 	}
-	if _, err := rand.Read(req.salts); err != nil {
-		return nil, fmt.Errorf("pebble store: salts: %w", err)
-	}
-	// Encoding happens here, in the caller's goroutine, so concurrent
-	// requests encode in parallel and the sequencer only stamps and writes.
-	for i, e := range events {
-		id, err := event.IDBytes(e.ID)
-		if err != nil {
-			return nil, fmt.Errorf("pebble store: %w", err)
-		}
-		req.ids[i] = id
-		if req.encs[i], err = event.AppendBinary(nil, e); err != nil {
-			return nil, fmt.Errorf("pebble store: %w", err)
-		}
-	}
+	req := &appendReq{events: events, Encoded: enc, results: make([]store.AppendResult, len(events)), done: make(chan struct{})}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -370,7 +349,7 @@ func (s *Store) prepare(group []*appendReq, n int) *pendingGroup {
 	}
 	for _, r := range group {
 		for i, e := range r.events {
-			id := r.ids[i]
+			id := r.IDs[i]
 			if _, dup := seen[id]; dup {
 				r.results[i].Err = fmt.Errorf("%w: %s (repeated in request)", store.ErrAlreadyExists, e.ID)
 				continue
@@ -381,10 +360,9 @@ func (s *Store) prepare(group []*appendReq, n int) *pendingGroup {
 			}
 			seen[id] = struct{}{}
 			pg.ids = append(pg.ids, id)
-			event.SetEncodedReceiveTime(r.encs[i], now)
-			salt := r.salts[i*saltLen : (i+1)*saltLen]
-			leaf := tlog.EventLeaf(s.opts.Origin, seq, now.UnixNano(), id, salt, r.encs[i])
-			first, hashes, err := s.tree.Append(tlog.LeafHash(leaf.Marshal()))
+			event.SetEncodedReceiveTime(r.Bytes[i], now)
+			salt := r.Salt(i)
+			first, hashes, err := s.tree.AppendEvent(s.opts.Origin, now.UnixNano(), id, salt, r.Bytes[i])
 			if err != nil {
 				pg.err = fmt.Errorf("pebble store: tree: %w", err)
 				return pg
@@ -395,7 +373,7 @@ func (s *Store) prepare(group []*appendReq, n int) *pendingGroup {
 				fams.add(kv{key(hashKey(first + int64(j))), key(hashes[j][:])})
 			}
 			order := key(orderKey(nil, e.EventTime, seq))
-			fams.add(kv{key([]byte{prefixEvent}, order), key(salt, r.encs[i])})
+			fams.add(kv{key([]byte{prefixEvent}, order), key(salt, r.Bytes[i])})
 			fams.add(kv{key(seqKey(seq)), key(order, hashes[0][:])})
 			fams.add(kv{key(idKey(id)), order})
 			for f := range event.NumFields {
@@ -440,7 +418,7 @@ func (s *Store) existing(group []*appendReq, n int) (map[[16]byte]struct{}, erro
 	ids := make([][16]byte, 0, n)
 	s.inflightMu.Lock()
 	for _, r := range group {
-		for _, id := range r.ids {
+		for _, id := range r.IDs {
 			if _, pending := s.inflight[id]; pending {
 				found[id] = struct{}{}
 			} else {
@@ -515,7 +493,7 @@ func (s *Store) getByOrder(order []byte) (store.Record, error) {
 }
 
 // saltLen is the size of the per-event salt stored before the event bytes.
-const saltLen = 32
+const saltLen = store.SaltLen
 
 func decodeRecord(order, v []byte) (store.Record, error) {
 	if len(v) < saltLen {
