@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/audittrail/audittrail/internal/event"
 	"github.com/audittrail/audittrail/internal/store"
 )
 
@@ -105,5 +106,39 @@ func testLoginNames(t *testing.T, h Harness) {
 	}
 	if d := cmp.Diff(map[string]string{"users/1": "alice.new", "users/2": "bob"}, got); d != "" {
 		t.Fatalf("LoginNames (-want +got):\n%s", d)
+	}
+}
+
+// testAwkwardText stores values that some databases cannot hold as text
+// (NUL, backslashes, LIKE wildcards) and finds them by exact value, regex
+// prefix and metadata.
+func testAwkwardText(t *testing.T, h Harness) {
+	s := h.New(t)
+	e := NewEvent(t, base)
+	e.Resource = "//svc/a\x00b\\c%_d"
+	e.Metadata = map[string]string{"k": "v\x00\\%", "plain": "x"}
+	other := NewEvent(t, base)
+	other.Resource = "//svc/a\\0b" // the escaped form of the first one's prefix
+	other.Metadata = map[string]string{"k": "v\\0\\\\%"}
+	mustAppend(t, s, e, other)
+	specs := map[string]event.FilterSpec{}
+	var exact, prefix event.FilterSpec
+	exact.Exact[event.FieldResource] = e.Resource
+	prefix.Regex[event.FieldResource] = "^//svc/a\x00b\\\\c%_"
+	specs["exact"], specs["prefix"] = exact, prefix
+	specs["metadata"] = event.FilterSpec{MetadataExact: map[string]string{"k": "v\x00\\%"}}
+	for name, spec := range specs {
+		f, err := spec.Compile(base.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := searchAll(t, s, store.Query{Filter: f, Limit: 10})
+		if len(got) != 1 || got[0] != e.ID {
+			t.Fatalf("%s: got %v, want only %s", name, got, e.ID)
+		}
+	}
+	r, err := s.Get(context.Background(), e.ID)
+	if err != nil || r.Event.Resource != e.Resource || r.Event.Metadata["k"] != e.Metadata["k"] {
+		t.Fatalf("Get: %+v %v", r.Event, err)
 	}
 }

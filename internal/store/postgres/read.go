@@ -1,0 +1,176 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/audittrail/audittrail/internal/event"
+	"github.com/audittrail/audittrail/internal/store"
+)
+
+// record decodes a row's stored bytes.
+func record(seq int64, salt, stored []byte) (store.Record, error) {
+	e, err := event.UnmarshalBinary(stored)
+	if err != nil {
+		return store.Record{}, fmt.Errorf("postgres store: event at seq %d: %w", seq, err)
+	}
+	return store.Record{Seq: uint64(seq), Event: e, Stored: stored, Salt: salt}, nil
+}
+
+// Size implements store.Store.
+func (s *Store) Size(ctx context.Context) (uint64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, "SELECT next_seq FROM sequencer").Scan(&n); err != nil {
+		return 0, wrap("size", err)
+	}
+	return uint64(n), nil
+}
+
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, id string) (store.Record, error) {
+	b, err := event.IDBytes(id)
+	if err != nil {
+		return store.Record{}, fmt.Errorf("%w: %s", store.ErrNotFound, id)
+	}
+	var seq int64
+	var salt, stored []byte
+	err = s.pool.QueryRow(ctx, `SELECT e.seq, e.salt, e.stored FROM log_entries l
+		JOIN events e ON e.event_time_ns = l.event_time_ns AND e.seq = l.seq WHERE l.id = $1`, b).Scan(&seq, &salt, &stored)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Record{}, fmt.Errorf("%w: %s", store.ErrNotFound, id)
+	}
+	if err != nil {
+		return store.Record{}, wrap("get", err)
+	}
+	return record(seq, salt, stored)
+}
+
+// ReadRange implements store.Store.
+func (s *Store) ReadRange(ctx context.Context, from uint64, n int) ([]store.Record, error) {
+	rows, err := s.pool.Query(ctx, `SELECT e.seq, e.salt, e.stored FROM log_entries l
+		JOIN events e ON e.event_time_ns = l.event_time_ns AND e.seq = l.seq
+		WHERE l.seq >= $1 ORDER BY l.seq LIMIT $2`, int64(from), n)
+	if err != nil {
+		return nil, wrap("read range", err)
+	}
+	return collect(rows)
+}
+
+func collect(rows pgx.Rows) ([]store.Record, error) {
+	defer rows.Close()
+	var out []store.Record
+	for rows.Next() {
+		var seq int64
+		var salt, stored []byte
+		if err := rows.Scan(&seq, &salt, &stored); err != nil {
+			return nil, wrap("scan", err)
+		}
+		r, err := record(seq, salt, stored)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("read", err)
+	}
+	return out, nil
+}
+
+// Search implements store.Store. SQL narrows the rows with the conditions
+// an index can serve (time range, snapshot, exact values, literal regex
+// prefixes, the workspace set, metadata containment) and returns them in
+// search order, a chunk at a time; the full filter is then evaluated in Go,
+// so the results are the embedded store's exactly.
+func (s *Store) Search(ctx context.Context, q store.Query) (store.Result, error) {
+	res := store.Result{Size: q.Size}
+	if q.Limit < 1 {
+		return res, fmt.Errorf("postgres store: search limit %d must be positive", q.Limit)
+	}
+	if res.Size == 0 {
+		size, err := s.Size(ctx)
+		if err != nil {
+			return res, err
+		}
+		res.Size = size
+	}
+	f := q.Filter
+	where, args := narrow(f, res.Size)
+	after := q.After
+	chunk := max(s.opts.SearchChunk, q.Limit+1)
+	for {
+		w, a := where, args
+		if after != nil {
+			a = append(a, after.EventTime.UnixNano(), int64(after.Seq))
+			w += fmt.Sprintf(" AND (event_time_ns, seq) < ($%d, $%d)", len(a)-1, len(a))
+		}
+		rows, err := s.pool.Query(ctx, "SELECT seq, salt, stored FROM events WHERE "+w+
+			fmt.Sprintf(" ORDER BY event_time_ns DESC, seq DESC LIMIT %d", chunk), a...)
+		if err != nil {
+			return res, wrap("search", err)
+		}
+		recs, err := collect(rows)
+		if err != nil {
+			return res, err
+		}
+		for _, r := range recs {
+			if !f.Match(r.Event) {
+				continue
+			}
+			if len(res.Records) == q.Limit {
+				// A further match exists: the next page starts after the
+				// last one returned.
+				last := res.Records[len(res.Records)-1]
+				res.Next = &store.Position{EventTime: last.Event.EventTime, Seq: last.Seq}
+				return res, nil
+			}
+			res.Records = append(res.Records, r)
+		}
+		if len(recs) < chunk {
+			return res, nil // scan complete
+		}
+		last := recs[len(recs)-1]
+		after = &store.Position{EventTime: last.Event.EventTime, Seq: last.Seq}
+		if !q.Deadline.IsZero() && time.Now().After(q.Deadline) {
+			res.Next = after
+			return res, nil
+		}
+	}
+}
+
+// narrow returns the SQL conditions (and their arguments) that every
+// matching event meets. They may admit more rows than the filter, never
+// fewer.
+func narrow(f *event.Filter, size uint64) (string, []any) {
+	args := []any{f.Start.UnixNano(), f.End.UnixNano(), int64(size)}
+	conds := []string{"event_time_ns >= $1", "event_time_ns < $2", "seq < $3"}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		conds = append(conds, strings.ReplaceAll(cond, "$?", fmt.Sprintf("$%d", len(args))))
+	}
+	for fld := range event.NumFields {
+		col := fld.Name()
+		if v := f.Exact[fld]; v != "" {
+			add(col+" = $?", pgText(v))
+		} else if prefix, ok := f.RegexPrefix(fld); ok {
+			add(col+" LIKE $?", likePrefix(pgText(prefix)))
+		}
+	}
+	if f.Workspaces != nil {
+		add("workspace = ANY($?)", f.Workspaces)
+	}
+	if len(f.MetadataExact) > 0 {
+		add("metadata @> $?::jsonb", string(metadataJSON(f.MetadataExact)))
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// likePrefix is a LIKE pattern matching the strings that start with p.
+func likePrefix(p string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(p) + "%"
+}

@@ -1,0 +1,147 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/audittrail/audittrail/internal/store"
+	"github.com/audittrail/audittrail/internal/tlog"
+)
+
+// ReadHashes implements store.Store: level-0 hashes are the leaf hashes of
+// log_entries, the others come from tree_hashes.
+func (s *Store) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
+	var leaves, interior []int64
+	for _, idx := range indexes {
+		if level, n := splitIndex(idx); level == 0 {
+			leaves = append(leaves, n)
+		} else {
+			interior = append(interior, idx)
+		}
+	}
+	found := make(map[int64][]byte, len(indexes)) // by stored-hash index
+	queries := []struct {
+		sql  string
+		keys []int64
+		leaf bool
+	}{
+		{"SELECT seq, leaf_hash FROM log_entries WHERE seq = ANY($1)", leaves, true},
+		{"SELECT idx, hash FROM tree_hashes WHERE idx = ANY($1)", interior, false},
+	}
+	for _, q := range queries {
+		if len(q.keys) == 0 {
+			continue
+		}
+		rows, err := s.pool.Query(ctx, q.sql, q.keys)
+		if err != nil {
+			return nil, wrap("read hashes", err)
+		}
+		for rows.Next() {
+			var k int64
+			var h []byte
+			if err := rows.Scan(&k, &h); err != nil {
+				rows.Close()
+				return nil, wrap("read hashes", err)
+			}
+			if q.leaf {
+				k = storedIndex0(k)
+			}
+			found[k] = h
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, wrap("read hashes", err)
+		}
+	}
+	out := make([]tlog.Hash, len(indexes))
+	for i, idx := range indexes {
+		h, ok := found[idx]
+		if !ok || len(h) != len(out[i]) {
+			return nil, fmt.Errorf("%w: tree hash %d", store.ErrNotFound, idx)
+		}
+		copy(out[i][:], h)
+	}
+	return out, nil
+}
+
+// PutCheckpoint implements store.Store.
+func (s *Store) PutCheckpoint(ctx context.Context, size uint64, signed []byte) error {
+	_, err := s.pool.Exec(ctx, "INSERT INTO checkpoints (size, signed) VALUES ($1, $2) ON CONFLICT (size) DO UPDATE SET signed = excluded.signed", int64(size), signed)
+	return wrap("put checkpoint", err)
+}
+
+// Checkpoint implements store.Store.
+func (s *Store) Checkpoint(ctx context.Context, size uint64) ([]byte, error) {
+	var signed []byte
+	err := s.pool.QueryRow(ctx, "SELECT signed FROM checkpoints WHERE size = $1", int64(size)).Scan(&signed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("%w: checkpoint of size %d", store.ErrNotFound, size)
+	}
+	return signed, wrap("checkpoint", err)
+}
+
+// LatestCheckpoint implements store.Store.
+func (s *Store) LatestCheckpoint(ctx context.Context) (uint64, []byte, error) {
+	var size int64
+	var signed []byte
+	err := s.pool.QueryRow(ctx, "SELECT size, signed FROM checkpoints ORDER BY size DESC LIMIT 1").Scan(&size, &signed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil, nil
+	}
+	if err != nil {
+		return 0, nil, wrap("latest checkpoint", err)
+	}
+	return uint64(size), signed, nil
+}
+
+// Checkpoints implements store.Store.
+func (s *Store) Checkpoints(ctx context.Context, from uint64, n int) ([]store.SizedCheckpoint, error) {
+	rows, err := s.pool.Query(ctx, "SELECT size, signed FROM checkpoints WHERE size >= $1 ORDER BY size LIMIT $2", int64(from), n)
+	if err != nil {
+		return nil, wrap("checkpoints", err)
+	}
+	defer rows.Close()
+	var out []store.SizedCheckpoint
+	for rows.Next() {
+		var size int64
+		var signed []byte
+		if err := rows.Scan(&size, &signed); err != nil {
+			return nil, wrap("checkpoints", err)
+		}
+		out = append(out, store.SizedCheckpoint{Size: uint64(size), Signed: signed})
+	}
+	return out, wrap("checkpoints", rows.Err())
+}
+
+// HoldSigningLease reports whether this process is the replica that signs
+// checkpoints. The lease is a session-level advisory lock on a dedicated
+// connection: it is held until that connection or the process goes away,
+// and then another replica takes it on its next try (every second).
+func (s *Store) HoldSigningLease(ctx context.Context) (bool, error) {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	if s.lease != nil && s.lease.Ping(ctx) != nil {
+		s.lease.Close(context.WithoutCancel(ctx))
+		s.lease, s.leaseHeld = nil, false
+	}
+	if s.lease == nil {
+		conn, err := pgx.Connect(ctx, s.url)
+		if err != nil {
+			return false, wrap("signing lease", err)
+		}
+		s.lease = conn
+	}
+	if s.leaseHeld {
+		return true, nil
+	}
+	if err := s.lease.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", lockSigning).Scan(&s.leaseHeld); err != nil {
+		return false, wrap("signing lease", err)
+	}
+	if s.leaseHeld {
+		s.opts.Logger.Info("postgres store: this replica now signs checkpoints")
+	}
+	return s.leaseHeld, nil
+}
