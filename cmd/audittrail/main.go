@@ -6,6 +6,7 @@
 //	audittrail verify event|log|archive
 //	audittrail export archive
 //	audittrail token create|list|revoke
+//	audittrail migrate
 //
 // Run `audittrail COMMAND -h` for the flags of each command.
 package main
@@ -48,6 +49,7 @@ Usage:
   audittrail verify log --key K --state F  check the log only grew since the last run (monitor)
   audittrail export archive --out DIR      write the whole log for offline verification
   audittrail verify archive DIR --key K    verify an archive offline
+  audittrail migrate --store postgres://…  apply the PostgreSQL schema migrations
   audittrail token create --principal services/NAME [--expires 90d] [--login-name N]
                                            issue a service token (admin; secret on the last line)
   audittrail token list                    list issued tokens
@@ -120,6 +122,8 @@ func run(ctx context.Context, e *env, args []string) error {
 		case "archive":
 			return (&verifyArchiveCommand{env: e}).Run(ctx, args[2:])
 		}
+	case "migrate":
+		return (&migrateCommand{env: e}).Run(ctx, args[1:])
 	case "token":
 		tc := &tokenCommand{env: e}
 		switch sub(args) {

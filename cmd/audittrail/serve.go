@@ -20,11 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/audittrail/audittrail/internal/access"
 	"github.com/audittrail/audittrail/internal/server"
-	"github.com/audittrail/audittrail/internal/store/pebble"
 	"github.com/audittrail/audittrail/internal/tlog"
 )
 
@@ -62,7 +59,7 @@ func (c *serveCommand) flags() *flag.FlagSet {
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address for gRPC and REST (HOST:PORT)")
 	fs.StringVar(&c.publicAddr, "public-addr", "", "optional second listen address that serves the read RPCs only (HOST:PORT)")
 	fs.StringVar(&c.data, "data", "./data", "data directory of the embedded store, keys and the admin token")
-	fs.StringVar(&c.storeURL, "store", "", "store URL; empty selects the embedded store in --data")
+	fs.StringVar(&c.storeURL, "store", "", "store URL: postgres://user:pass@host:5432/db selects PostgreSQL (docs/OPERATIONS.md); empty selects the embedded store in --data")
 	fs.StringVar(&c.config, "config", "", "optional YAML file; its keys are these flags' names")
 	fs.StringVar(&c.auditSource, "audit-source", def.AuditSource, "event_source of the server's own events")
 	fs.DurationVar(&c.clockSkew, "max-clock-skew", def.Rules.MaxClockSkew, "how far in the future event_time may be")
@@ -131,9 +128,6 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		}
 		verifier = o
 	}
-	if c.storeURL != "" {
-		return fmt.Errorf("serve: --store %q: only the embedded store is available in this version", c.storeURL)
-	}
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		return fmt.Errorf("serve: data directory: %w", err)
 	}
@@ -141,31 +135,11 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	skey, err := c.loadSigningKey()
-	if err != nil {
-		return err
-	}
-	signer, err := note.NewSigner(skey)
-	if err != nil {
-		return fmt.Errorf("serve: signing key: %w", err)
-	}
-
-	sopts := pebble.DefaultOptions()
-	sopts.Origin = signer.Name()
-	sopts.Logger = log
-	sopts.Registerer = reg
-	st, err := pebble.Open(filepath.Join(c.data, eventsDir), sopts)
+	st, skey, key, err := c.openStore(ctx, log, reg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-
-	key, err := loadOrCreateSecret(filepath.Join(c.data, pageTokenKeyFile), func() ([]byte, error) {
-		return randomBytes(32)
-	})
-	if err != nil {
-		return err
-	}
 	tokenPath := filepath.Join(c.data, adminTokenFile)
 	adminToken, err := loadOrCreateSecret(tokenPath, func() ([]byte, error) {
 		b, err := randomBytes(32)
@@ -287,30 +261,32 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	return nil
 }
 
-// loadSigningKey reads --signing-key, or <data>/log.key, generating the
-// latter on first start.
-func (c *serveCommand) loadSigningKey() (string, error) {
-	if c.signingKey != "" {
-		b, err := os.ReadFile(c.signingKey)
-		if err != nil {
-			return "", fmt.Errorf("serve: --signing-key: %w", err)
-		}
-		return strings.TrimSpace(string(b)), nil
+// signingKeyFile reads --signing-key; ok is false when it is not set.
+func (c *serveCommand) signingKeyFile() (key string, ok bool, err error) {
+	if c.signingKey == "" {
+		return "", false, nil
 	}
-	b, err := loadOrCreateSecret(filepath.Join(c.data, signingKeyFile), func() ([]byte, error) {
-		origin := c.logOrigin
-		if origin == "" {
-			host, _ := os.Hostname()
-			suffix, err := randomBytes(4)
-			if err != nil {
-				return nil, err
-			}
-			origin = fmt.Sprintf("%s/audittrail/%x", strings.ToLower(host), suffix)
+	b, err := os.ReadFile(c.signingKey)
+	if err != nil {
+		return "", true, fmt.Errorf("serve: --signing-key: %w", err)
+	}
+	return strings.TrimSpace(string(b)), true, nil
+}
+
+// newSigningKey generates a signing key for --log-origin, by default
+// <hostname>/audittrail/<random>.
+func (c *serveCommand) newSigningKey() ([]byte, error) {
+	origin := c.logOrigin
+	if origin == "" {
+		host, _ := os.Hostname()
+		suffix, err := randomBytes(4)
+		if err != nil {
+			return nil, err
 		}
-		skey, _, err := tlog.GenerateKey(origin)
-		return []byte(skey + "\n"), err
-	})
-	return strings.TrimSpace(string(b)), err
+		origin = fmt.Sprintf("%s/audittrail/%x", strings.ToLower(host), suffix)
+	}
+	skey, _, err := tlog.GenerateKey(origin)
+	return []byte(skey + "\n"), err
 }
 
 func newLogger(w interface{ Write([]byte) (int, error) }, level string) (*slog.Logger, error) {

@@ -93,6 +93,13 @@ type CheckpointStore interface {
 	LatestCheckpoint(ctx context.Context) (uint64, []byte, error)
 }
 
+// SigningLease is implemented by stores that several servers share: only
+// the holder of the lease signs, and the others adopt the checkpoints it
+// stores, so one replica signs at a time.
+type SigningLease interface {
+	HoldSigningLease(ctx context.Context) (bool, error)
+}
+
 // CheckpointerOptions configure a Checkpointer. Start from
 // DefaultCheckpointerOptions.
 type CheckpointerOptions struct {
@@ -248,6 +255,16 @@ func (c *Checkpointer) Run(ctx context.Context) {
 // last one or the heartbeat is due. It refuses to sign a tree that does not
 // extend the last signed checkpoint, returning an *InconsistencyError.
 func (c *Checkpointer) Sign(ctx context.Context) error {
+	if l, ok := c.st.(SigningLease); ok {
+		held, err := l.HoldSigningLease(ctx)
+		if err != nil {
+			return err
+		}
+		// Followers and a new leader both start from what is stored.
+		if err := c.adopt(ctx); err != nil || !held {
+			return err
+		}
+	}
 	size, err := c.st.Size(ctx)
 	if err != nil {
 		return err
@@ -288,12 +305,34 @@ func (c *Checkpointer) Sign(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.setLatest(cp)
+	return nil
+}
+
+func (c *Checkpointer) setLatest(cp Checkpoint) {
 	c.observe(cp)
 	c.mu.Lock()
 	c.latest = cp
 	close(c.changed)
 	c.changed = make(chan struct{})
 	c.mu.Unlock()
+}
+
+// adopt takes the newest stored checkpoint when another server signed a
+// larger tree than this one knows.
+func (c *Checkpointer) adopt(ctx context.Context) error {
+	size, signed, err := c.st.LatestCheckpoint(ctx)
+	if err != nil || signed == nil {
+		return err
+	}
+	if last := c.Latest(); last.Signed != nil && size <= last.Size {
+		return nil
+	}
+	cp, err := ParseCheckpoint(signed, c.verifier)
+	if err != nil {
+		return fmt.Errorf("tlog: stored checkpoint of size %d: %w", size, err)
+	}
+	c.setLatest(cp)
 	return nil
 }
 

@@ -225,3 +225,59 @@ func flatten(p [][]byte) []byte {
 	}
 	return out
 }
+
+// leased is a shared store as one replica sees it: it holds the signing
+// lease or not.
+type leased struct {
+	*pebble.Store
+	held bool
+}
+
+func (l *leased) HoldSigningLease(context.Context) (bool, error) { return l.held, nil }
+
+func TestOnlyTheLeaseHolderSigns(t *testing.T) {
+	const origin = "example.com/audit"
+	skey, _, err := tlog.GenerateKey(origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(t, origin)
+	leader, follower := &leased{Store: s, held: true}, &leased{Store: s}
+	cl, err := tlog.NewCheckpointer(leader, skey, tlog.DefaultCheckpointerOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := tlog.NewCheckpointer(follower, skey, tlog.DefaultCheckpointerOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	appendN(t, s, 5)
+	if err := cf.Sign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, signed, _ := s.LatestCheckpoint(ctx); signed != nil {
+		t.Fatalf("the follower signed a checkpoint of size %d", n)
+	}
+	if err := cl.Sign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := cf.Sign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := cf.Latest(); got.Size != 5 {
+		t.Fatalf("the follower did not adopt the leader's checkpoint: size %d", got.Size)
+	}
+	// The lease moves: the new leader continues from the stored checkpoint.
+	leader.held, follower.held = false, true
+	appendN(t, s, 3)
+	if err := cf.Sign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := s.LatestCheckpoint(ctx); n != 8 {
+		t.Fatalf("new leader signed size %d, want 8", n)
+	}
+	if err := cl.Sign(ctx); err != nil || cl.Latest().Size != 8 {
+		t.Fatalf("old leader: %v, latest %d; want it to follow at 8", err, cl.Latest().Size)
+	}
+}

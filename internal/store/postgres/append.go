@@ -29,6 +29,9 @@ const appendTimeout = 30 * time.Second
 
 // Append implements store.Store.
 func (s *Store) Append(ctx context.Context, events []*event.Event) ([]store.AppendResult, error) {
+	if s.opts.Origin == "" {
+		return nil, fmt.Errorf("postgres store: append before CheckOrigin")
+	}
 	enc, err := store.Encode(events)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %w", err)

@@ -35,7 +35,8 @@ import (
 // Options configure a Store. Start from DefaultOptions.
 type Options struct {
 	// Origin is the integrity log's origin; a database keeps the origin it
-	// was first opened with and refuses another.
+	// was first opened with and refuses another. Empty defers the check to
+	// CheckOrigin (when the signing key is itself kept in the database).
 	Origin string
 	Logger *slog.Logger
 	// Now is the clock of receive times.
@@ -64,8 +65,6 @@ func DefaultOptions() Options {
 // Validate checks the options.
 func (o *Options) Validate() error {
 	switch {
-	case o.Origin == "":
-		return errors.New("postgres store: origin required")
 	case o.Logger == nil || o.Now == nil:
 		return errors.New("postgres store: logger and clock required")
 	case o.MaxConns < 2:
@@ -126,9 +125,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	if err := s.checkOrigin(ctx); err != nil {
-		pool.Close()
-		return nil, err
+	if opts.Origin != "" {
+		if err := s.CheckOrigin(ctx, opts.Origin); err != nil {
+			pool.Close()
+			return nil, err
+		}
 	}
 	go s.write()
 	return s, nil
@@ -194,17 +195,32 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) checkOrigin(ctx context.Context) error {
-	if _, err := s.pool.Exec(ctx, "INSERT INTO meta (name, value) VALUES ('origin', $1) ON CONFLICT DO NOTHING", []byte(s.opts.Origin)); err != nil {
+// SchemaVersion is the newest migration applied.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.pool.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&v)
+	return v, wrap("schema version", err)
+}
+
+// CheckOrigin records origin as the log's origin on first use and
+// otherwise checks that it is the recorded one. Appends stamp leaves with
+// it, so it must be called before the first Append when Options.Origin is
+// empty.
+func (s *Store) CheckOrigin(ctx context.Context, origin string) error {
+	if origin == "" {
+		return errors.New("postgres store: origin required")
+	}
+	if _, err := s.pool.Exec(ctx, "INSERT INTO meta (name, value) VALUES ('origin', $1) ON CONFLICT DO NOTHING", []byte(origin)); err != nil {
 		return wrap("origin", err)
 	}
-	var origin []byte
-	if err := s.pool.QueryRow(ctx, "SELECT value FROM meta WHERE name = 'origin'").Scan(&origin); err != nil {
+	var stored []byte
+	if err := s.pool.QueryRow(ctx, "SELECT value FROM meta WHERE name = 'origin'").Scan(&stored); err != nil {
 		return wrap("origin", err)
 	}
-	if string(origin) != s.opts.Origin {
-		return fmt.Errorf("postgres store: the database holds the log of origin %q, not %q", origin, s.opts.Origin)
+	if string(stored) != origin {
+		return fmt.Errorf("postgres store: the database holds the log of origin %q, not %q", stored, origin)
 	}
+	s.opts.Origin = origin
 	return nil
 }
 
