@@ -48,10 +48,24 @@ func main() {
 		queries    = flag.Int("queries", 300, "searches per query kind")
 		dir        = flag.String("dir", "", "data directory (default: a new temp dir, removed after)")
 		cpuprofile = flag.String("cpuprofile", "", "write an ingest CPU profile here")
+		pgServer   = flag.String("postgres", "", "PostgreSQL server URL (a user that may create databases): also run the PostgreSQL store and a hand-made table on the same workload")
+		skipPebble = flag.Bool("skip-embedded", false, "with -postgres, skip the embedded store's run")
 	)
-	flag.DurationVar(&settle, "settle", 60*time.Second, "pause before the quiescent search phase")
+	flag.DurationVar(&settle, "settle", 60*time.Second, "pause before the quiescent search phase of the embedded store")
 	flag.Parse()
-	if err := run(*events, *clients, *batch, *queries, *dir, *cpuprofile); err != nil {
+	fmt.Printf("machine: %d CPUs, %s/%s, %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	err := func() error {
+		if !*skipPebble {
+			if err := run(*events, *clients, *batch, *queries, *dir, *cpuprofile); err != nil {
+				return err
+			}
+		}
+		if *pgServer != "" {
+			return runPostgres(*pgServer, *events, *clients, *batch, *queries)
+		}
+		return nil
+	}()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "audittrail-bench:", err)
 		os.Exit(1)
 	}
@@ -71,21 +85,37 @@ func run(events, clients, batch, queries int, dir, cpuprofile string) error {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	skey, _, err := tlog.GenerateKey("bench.example/audittrail")
-	if err != nil {
-		return err
-	}
 	opts := pebble.DefaultOptions()
-	opts.Origin = "bench.example/audittrail"
+	opts.Origin = benchOrigin
 	opts.Registerer = reg
 	st, err := pebble.Open(dir, opts)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	fmt.Printf("\n## embedded store (Pebble)\n")
+	_, err = runServer(st, reg, events, clients, batch, queries, func() error {
+		fmt.Printf("waiting %v for background compactions to settle\n", settle)
+		time.Sleep(settle)
+		return nil
+	}, cpuprofile)
+	return err
+}
+
+const benchOrigin = "bench.example/audittrail"
+
+// runServer serves st in-process and runs the ingest, proof and search
+// measurements against it; it returns the ingest rate (events/s).
+// settle, when not nil, prepares the store for a second, quiescent search
+// phase.
+func runServer(st store.Store, reg *prometheus.Registry, events, clients, batch, queries int, settle func() error, cpuprofile string) (float64, error) {
+	skey, _, err := tlog.GenerateKey(benchOrigin)
+	if err != nil {
+		return 0, err
+	}
 	checkpointer, err := tlog.NewCheckpointer(st, skey, tlog.DefaultCheckpointerOptions())
 	if err != nil {
-		return err
+		return 0, err
 	}
 	logCtx, stopLog := context.WithCancel(context.Background())
 	defer stopLog()
@@ -94,7 +124,7 @@ func run(events, clients, batch, queries int, dir, cpuprofile string) error {
 	cfg.PageTokenKey = bytes.Repeat([]byte{1}, 32)
 	// The bench calls as the bootstrap admin, which needs no policy.
 	if err := st.CreateToken(context.Background(), store.Token{ID: "bench", Hash: server.HashToken(token), Principal: access.AdminPrincipal, CreateTime: time.Now()}); err != nil {
-		return err
+		return 0, err
 	}
 	srv, err := server.New(cfg, server.Deps{
 		Store:  st,
@@ -102,15 +132,15 @@ func run(events, clients, batch, queries int, dir, cpuprofile string) error {
 		Logger: slog.New(slog.DiscardHandler), Registerer: reg, Gatherer: reg,
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	h, err := srv.Handler()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
@@ -122,18 +152,17 @@ func run(events, clients, batch, queries int, dir, cpuprofile string) error {
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer conn.Close()
 	c := pb.NewEventServiceClient(conn)
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token)
 
-	fmt.Printf("machine: %d CPUs, %s/%s, %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	fmt.Printf("ingest: %d events, %d clients, batches of %d\n", events, clients, batch)
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		pprof.StartCPUProfile(f)
 	}
@@ -143,9 +172,10 @@ func run(events, clients, batch, queries int, dir, cpuprofile string) error {
 		pprof.StopCPUProfile()
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
-	fmt.Printf("ingest: %.1fs, %.0f events/s\n", elapsed.Seconds(), float64(events)/elapsed.Seconds())
+	rate := float64(events) / elapsed.Seconds()
+	fmt.Printf("ingest: %.1fs, %.0f events/s\n", elapsed.Seconds(), rate)
 	if mfs, err := reg.Gather(); err == nil {
 		for _, mf := range mfs {
 			if strings.HasPrefix(mf.GetName(), "audittrail_store_write_stall") {
@@ -157,8 +187,28 @@ func run(events, clients, batch, queries int, dir, cpuprofile string) error {
 	rng := rand.New(rand.NewPCG(7, 8))
 	// Queries end at the generation time: they measure the generated data,
 	// not the self-audit events that the searches themselves add on top.
+	kinds := queryKinds(now, rng)
+	if err := proofs(ctx, pb.NewLogServiceClient(conn), checkpointer, uint64(events), queries); err != nil {
+		return 0, err
+	}
+	if err := searches(ctx, c, kinds, queries, "right after ingest"); err != nil {
+		return 0, err
+	}
+	if settle != nil {
+		if err := settle(); err != nil {
+			return 0, err
+		}
+		if err := searches(ctx, c, kinds, queries, "quiescent store"); err != nil {
+			return 0, err
+		}
+	}
+	return rate, storeSearches(st, kinds, queries)
+}
+
+// queryKinds is the search query set of the core issue.
+func queryKinds(now time.Time, rng *rand.Rand) []queryKind {
 	end := timestamppb.New(now)
-	kinds := []queryKind{
+	return []queryKind{
 		{"time window only (last 24h)", func() *pb.Filter {
 			return &pb.Filter{StartEventTime: timestamppb.New(now.Add(-24 * time.Hour)), EndEventTime: end}
 		}},
@@ -171,18 +221,6 @@ func run(events, clients, batch, queries int, dir, cpuprofile string) error {
 		}},
 		{"principal regex ^users/00", func() *pb.Filter { return &pb.Filter{EndEventTime: end, PrincipalRegex: "^users/00"} }},
 	}
-	if err := proofs(ctx, pb.NewLogServiceClient(conn), checkpointer, uint64(events), queries); err != nil {
-		return err
-	}
-	if err := searches(ctx, c, kinds, queries, "right after ingest, compactions running"); err != nil {
-		return err
-	}
-	fmt.Printf("waiting %v for background compactions to settle\n", settle)
-	time.Sleep(settle)
-	if err := searches(ctx, c, kinds, queries, "quiescent store"); err != nil {
-		return err
-	}
-	return storeSearches(st, kinds, queries)
 }
 
 // proofs measures GetEventProof for random events of the log: latency,
@@ -221,7 +259,7 @@ func proofs(ctx context.Context, lc pb.LogServiceClient, cp *tlog.Checkpointer, 
 // storeSearches times the same queries on the store alone: no gRPC, no
 // authentication, no self-audit write. The difference to the end-to-end
 // numbers is the transport and the synced self-audit append.
-func storeSearches(st *pebble.Store, kinds []queryKind, queries int) error {
+func storeSearches(st store.Store, kinds []queryKind, queries int) error {
 	fmt.Printf("store only (quiescent, no transport, no self-audit): newest 50\n")
 	fmt.Printf("| query | p50 | p99 |\n|---|---|---|\n")
 	for _, k := range kinds {
@@ -330,6 +368,7 @@ var sampleIDs []string
 
 func generate(events, batch int, now time.Time) []*pb.BatchCreateEventsRequest {
 	rng := rand.New(rand.NewPCG(1, 42))
+	sampleIDs = nil
 	span := 30 * 24 * time.Hour
 	var reqs []*pb.BatchCreateEventsRequest
 	for from := 0; from < events; from += batch {

@@ -46,7 +46,7 @@ type Options struct {
 	// MaxGroupEvents bounds the events one append transaction takes from
 	// the queue.
 	MaxGroupEvents int
-	// SearchChunk is how many rows a search fetches per round trip.
+	// SearchChunk is the most rows a search fetches per round trip.
 	SearchChunk int
 }
 
@@ -58,7 +58,7 @@ func DefaultOptions() Options {
 		Now:            time.Now,
 		MaxConns:       16,
 		MaxGroupEvents: 8192,
-		SearchChunk:    256,
+		SearchChunk:    2048,
 	}
 }
 

@@ -92,32 +92,19 @@ func (s *Store) Search(ctx context.Context, q store.Query) (store.Result, error)
 	if q.Limit < 1 {
 		return res, fmt.Errorf("postgres store: search limit %d must be positive", q.Limit)
 	}
-	if res.Size == 0 {
-		size, err := s.Size(ctx)
+	f := q.Filter
+	after := q.After
+	// The first round asks for just enough rows to fill the page and see
+	// whether more follow, which is all it takes when SQL expressed the
+	// whole filter; rounds then grow, so a selective filter evaluated in Go
+	// costs few round trips.
+	chunk := q.Limit + 1
+	for ; ; chunk = min(chunk*4, max(s.opts.SearchChunk, q.Limit+1)) {
+		recs, size, err := s.searchRound(ctx, f, res.Size, after, chunk)
 		if err != nil {
 			return res, err
 		}
 		res.Size = size
-	}
-	f := q.Filter
-	where, args := narrow(f, res.Size)
-	after := q.After
-	chunk := max(s.opts.SearchChunk, q.Limit+1)
-	for {
-		w, a := where, args
-		if after != nil {
-			a = append(a, after.EventTime.UnixNano(), int64(after.Seq))
-			w += fmt.Sprintf(" AND (event_time_ns, seq) < ($%d, $%d)", len(a)-1, len(a))
-		}
-		rows, err := s.pool.Query(ctx, "SELECT seq, salt, stored FROM events WHERE "+w+
-			fmt.Sprintf(" ORDER BY event_time_ns DESC, seq DESC LIMIT %d", chunk), a...)
-		if err != nil {
-			return res, wrap("search", err)
-		}
-		recs, err := collect(rows)
-		if err != nil {
-			return res, err
-		}
 		for _, r := range recs {
 			if !f.Match(r.Event) {
 				continue
@@ -143,22 +130,81 @@ func (s *Store) Search(ctx context.Context, q store.Query) (store.Result, error)
 	}
 }
 
+// searchRound fetches up to n candidate rows after the position. With size
+// 0 it reads the store size in the same statement (one snapshot, one round
+// trip) and returns it.
+func (s *Store) searchRound(ctx context.Context, f *event.Filter, size uint64, after *store.Position, n int) ([]store.Record, uint64, error) {
+	bound := "(SELECT next_seq FROM sequencer)"
+	var args []any
+	if size > 0 {
+		args = append(args, int64(size))
+		bound = "$1"
+	}
+	where, args := narrow(f, bound, args)
+	if after != nil {
+		args = append(args, after.EventTime.UnixNano(), int64(after.Seq))
+		where += fmt.Sprintf(" AND (event_time_ns, seq) < ($%d, $%d)", len(args)-1, len(args))
+	}
+	sql := "SELECT seq, salt, stored FROM events WHERE " + where + fmt.Sprintf(" ORDER BY event_time_ns DESC, seq DESC LIMIT %d", n)
+	if size == 0 {
+		sql = "SELECT s.next_seq, e.seq, e.salt, e.stored FROM (SELECT next_seq FROM sequencer) s LEFT JOIN LATERAL (SELECT event_time_ns, seq, salt, stored FROM events WHERE " +
+			strings.ReplaceAll(where, bound, "s.next_seq") + fmt.Sprintf(" ORDER BY event_time_ns DESC, seq DESC LIMIT %d) e ON true ORDER BY e.event_time_ns DESC, e.seq DESC", n)
+	}
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, 0, wrap("search", err)
+	}
+	defer rows.Close()
+	withSize := size == 0
+	var out []store.Record
+	for rows.Next() {
+		var seq *int64
+		var salt, stored []byte
+		dest := []any{&seq, &salt, &stored}
+		var next int64
+		if withSize {
+			dest = append([]any{&next}, dest...)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, 0, wrap("search", err)
+		}
+		if withSize {
+			size = uint64(next)
+		}
+		if seq == nil {
+			continue // the empty side of the lateral join
+		}
+		r, err := record(*seq, salt, stored)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, wrap("search", err)
+	}
+	return out, size, nil
+}
+
 // narrow returns the SQL conditions (and their arguments) that every
 // matching event meets. They may admit more rows than the filter, never
 // fewer.
-func narrow(f *event.Filter, size uint64) (string, []any) {
-	args := []any{f.Start.UnixNano(), f.End.UnixNano(), int64(size)}
-	conds := []string{"event_time_ns >= $1", "event_time_ns < $2", "seq < $3"}
+func narrow(f *event.Filter, seqBound string, args []any) (string, []any) {
+	conds := []string{"seq < " + seqBound}
 	add := func(cond string, v any) {
 		args = append(args, v)
 		conds = append(conds, strings.ReplaceAll(cond, "$?", fmt.Sprintf("$%d", len(args))))
 	}
+	add("event_time_ns >= $?", f.Start.UnixNano())
+	add("event_time_ns < $?", f.End.UnixNano())
 	for fld := range event.NumFields {
 		col := fld.Name()
 		if v := f.Exact[fld]; v != "" {
 			add(col+" = $?", pgText(v))
 		} else if prefix, ok := f.RegexPrefix(fld); ok {
-			add(col+" LIKE $?", likePrefix(pgText(prefix)))
+			// A literal, not a parameter: the planner turns a literal
+			// prefix into an index range even in a cached generic plan.
+			conds = append(conds, col+" LIKE "+quoteLiteral(likePrefix(pgText(prefix))))
 		}
 	}
 	if f.Workspaces != nil {
@@ -169,6 +215,10 @@ func narrow(f *event.Filter, size uint64) (string, []any) {
 	}
 	return strings.Join(conds, " AND "), args
 }
+
+// quoteLiteral quotes s as an SQL string literal (standard conforming
+// strings; pgText has removed NUL).
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // likePrefix is a LIKE pattern matching the strings that start with p.
 func likePrefix(p string) string {
