@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	sumtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/audittrail/audittrail/internal/event"
 	"github.com/audittrail/audittrail/internal/store"
@@ -130,7 +129,7 @@ func (s *Store) appendGroup(ctx context.Context, tx pgx.Tx, group []*appendReq) 
 	}
 	now := max(s.opts.Now().UnixNano(), lastRecv) // receive times never decrease along seq
 	recv := time.Unix(0, now).UTC()
-	var evRows, logRows, hashRows [][]any
+	var evRows, logRows [][]any
 	seen := map[[16]byte]bool{}
 	for _, r := range group {
 		for i, e := range r.events {
@@ -146,12 +145,13 @@ func (s *Store) appendGroup(ctx context.Context, tx pgx.Tx, group []*appendReq) 
 			seen[id] = true
 			seq := tree.Size()
 			event.SetEncodedReceiveTime(r.Bytes[i], recv)
-			first, hashes, err := tree.AppendEvent(s.opts.Origin, now, id, r.Salt(i), r.Bytes[i])
+			_, hashes, err := tree.AppendEvent(s.opts.Origin, now, id, r.Salt(i), r.Bytes[i])
 			if err != nil {
 				return err
 			}
-			for j := 1; j < len(hashes); j++ {
-				hashRows = append(hashRows, []any{first + int64(j), hashes[j][:]})
+			interior := make([]byte, 0, 32*(len(hashes)-1))
+			for _, h := range hashes[1:] {
+				interior = append(interior, h[:]...)
 			}
 			t := e.EventTime.UnixNano()
 			row := []any{t, seq}
@@ -159,7 +159,7 @@ func (s *Store) appendGroup(ctx context.Context, tx pgx.Tx, group []*appendReq) 
 				row = append(row, nullable(pgText(e.Value(f))))
 			}
 			evRows = append(evRows, append(row, metadataJSON(e.Metadata), r.Salt(i), r.Bytes[i]))
-			logRows = append(logRows, []any{seq, id, t, hashes[0][:]})
+			logRows = append(logRows, []any{seq, id, t, hashes[0][:], interior})
 			r.results[i] = store.AppendResult{Seq: uint64(seq), ReceiveTime: recv}
 		}
 	}
@@ -172,8 +172,7 @@ func (s *Store) appendGroup(ctx context.Context, tx pgx.Tx, group []*appendReq) 
 		rows  [][]any
 	}{
 		{"events", append([]string{"event_time_ns", "seq"}, append(fieldColumns(), "metadata", "salt", "stored")...), evRows},
-		{"log_entries", []string{"seq", "id", "event_time_ns", "leaf_hash"}, logRows},
-		{"tree_hashes", []string{"idx", "hash"}, hashRows},
+		{"log_entries", []string{"seq", "id", "event_time_ns", "leaf_hash", "interior"}, logRows},
 	}
 	for _, c := range copies {
 		if len(c.rows) == 0 {
@@ -274,9 +273,3 @@ func (s *Store) ensurePartitions(ctx context.Context, events []*event.Event) err
 	}
 	return nil
 }
-
-// splitIndex is sumdb's stored-hash index split, named for readability.
-func splitIndex(idx int64) (level int, n int64) { return sumtlog.SplitStoredHashIndex(idx) }
-
-// storedIndex0 is the stored-hash index of leaf n.
-func storedIndex0(n int64) int64 { return sumtlog.StoredHashIndex(0, n) }

@@ -98,7 +98,7 @@ type Store struct {
 
 	partitions sync.Map // month start (Unix ns) → struct{}: partitions known to exist
 
-	leaseMu sync.Mutex
+	leaseMu   sync.Mutex
 	lease     *pgx.Conn // dedicated connection for the signing advisory lock
 	leaseHeld bool      // the lock is held on lease
 }

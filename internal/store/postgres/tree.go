@@ -6,59 +6,50 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	sumtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/audittrail/audittrail/internal/store"
 	"github.com/audittrail/audittrail/internal/tlog"
 )
 
-// ReadHashes implements store.Store: level-0 hashes are the leaf hashes of
-// log_entries, the others come from tree_hashes.
+// ReadHashes implements store.Store. The stored hash of level L, index n
+// was created by appending record ((n+1) << L) - 1, whose log entry keeps
+// it: the leaf hash for L = 0, else the (L-1)-th interior hash.
 func (s *Store) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
-	var leaves, interior []int64
-	for _, idx := range indexes {
-		if level, n := splitIndex(idx); level == 0 {
-			leaves = append(leaves, n)
-		} else {
-			interior = append(interior, idx)
-		}
+	seqs := make([]int64, len(indexes))
+	levels := make([]int, len(indexes))
+	for i, idx := range indexes {
+		level, n := sumtlog.SplitStoredHashIndex(idx)
+		levels[i], seqs[i] = level, ((n+1)<<level)-1
 	}
-	found := make(map[int64][]byte, len(indexes)) // by stored-hash index
-	queries := []struct {
-		sql  string
-		keys []int64
-		leaf bool
-	}{
-		{"SELECT seq, leaf_hash FROM log_entries WHERE seq = ANY($1)", leaves, true},
-		{"SELECT idx, hash FROM tree_hashes WHERE idx = ANY($1)", interior, false},
+	rows, err := s.pool.Query(ctx, "SELECT seq, leaf_hash, interior FROM log_entries WHERE seq = ANY($1)", seqs)
+	if err != nil {
+		return nil, wrap("read hashes", err)
 	}
-	for _, q := range queries {
-		if len(q.keys) == 0 {
-			continue
-		}
-		rows, err := s.pool.Query(ctx, q.sql, q.keys)
-		if err != nil {
+	type entry struct{ leaf, interior []byte }
+	found := make(map[int64]entry, len(seqs))
+	for rows.Next() {
+		var seq int64
+		var e entry
+		if err := rows.Scan(&seq, &e.leaf, &e.interior); err != nil {
+			rows.Close()
 			return nil, wrap("read hashes", err)
 		}
-		for rows.Next() {
-			var k int64
-			var h []byte
-			if err := rows.Scan(&k, &h); err != nil {
-				rows.Close()
-				return nil, wrap("read hashes", err)
-			}
-			if q.leaf {
-				k = storedIndex0(k)
-			}
-			found[k] = h
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, wrap("read hashes", err)
-		}
+		found[seq] = e
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrap("read hashes", err)
 	}
 	out := make([]tlog.Hash, len(indexes))
 	for i, idx := range indexes {
-		h, ok := found[idx]
+		e, ok := found[seqs[i]]
+		h := e.leaf
+		if l := levels[i]; l > 0 && len(e.interior) >= 32*l {
+			h = e.interior[32*(l-1) : 32*l]
+		} else if l > 0 {
+			h = nil
+		}
 		if !ok || len(h) != len(out[i]) {
 			return nil, fmt.Errorf("%w: tree hash %d", store.ErrNotFound, idx)
 		}

@@ -22,19 +22,16 @@ INSERT INTO sequencer VALUES (true, 0, 0, '');
 
 -- One row per event in acceptance order: id uniqueness across all
 -- partitions and replicas (the primary key of events cannot include the id
--- alone, as it is partitioned by time), seq → event, and the leaf hash
--- (level 0 of the tree).
+-- alone, as it is partitioned by time), seq → event, and the tree hashes
+-- that appending the event created: its leaf hash (level 0) and the
+-- interior hashes of levels 1, 2, … that it completed, 32 bytes each (the
+-- golang.org/x/mod/sumdb/tlog stored hashes of record seq).
 CREATE TABLE log_entries (
     seq           bigint PRIMARY KEY,
     id            uuid   NOT NULL UNIQUE,
     event_time_ns bigint NOT NULL,
-    leaf_hash     bytea  NOT NULL
-);
-
--- Interior tree hashes (levels ≥ 1), by golang.org/x/mod/sumdb/tlog index.
-CREATE TABLE tree_hashes (
-    idx  bigint PRIMARY KEY,
-    hash bytea  NOT NULL
+    leaf_hash     bytea  NOT NULL,
+    interior      bytea  NOT NULL
 );
 
 -- The events, partitioned by month of event_time so that retention drops
