@@ -82,10 +82,8 @@ type Store struct {
 	db   *pebble.DB
 	opts Options
 
-	reqs   chan *appendReq
-	mu     sync.RWMutex // guards closed against in-flight Appends
-	closed bool
-	done   chan struct{} // closed when the sequencer has exited
+	queue *store.AppendQueue
+	done  chan struct{} // closed when the committer has exited
 
 	commits chan *pendingGroup // sequencer → committer
 
@@ -162,7 +160,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	s := &Store{
 		db:       db,
 		opts:     opts,
-		reqs:     make(chan *appendReq, 64),
+		queue:    store.NewAppendQueue(),
 		commits:  make(chan *pendingGroup, 1),
 		done:     make(chan struct{}),
 		inflight: map[[16]byte]struct{}{},
@@ -251,35 +249,13 @@ func (s *Store) recover() error {
 	return nil
 }
 
-type appendReq struct {
-	events []*event.Event
-	*store.Encoded
-	results []store.AppendResult
-	err     error
-	done    chan struct{}
-}
-
 // Append implements store.Store.
-func (s *Store) Append(ctx context.Context, events []*event.Event) ([]store.AppendResult, error) {
-	enc, err := store.Encode(events)
-	if err != nil {
+func (s *Store) Append(_ context.Context, events []*event.Event) ([]store.AppendResult, error) {
+	res, err := s.queue.Submit(events)
+	if err != nil && !errors.Is(err, store.ErrClosed) {
 		return nil, fmt.Errorf("pebble store: %w", err)
 	}
-	req := &appendReq{events: events, Encoded: enc, results: make([]store.AppendResult, len(events)), done: make(chan struct{})}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return nil, store.ErrClosed
-	}
-	s.reqs <- req
-	s.mu.RUnlock()
-	// The request is not abandoned on ctx cancellation: once queued it is
-	// committed or failed, and the caller must learn which.
-	<-req.done
-	if req.err != nil {
-		return nil, req.err
-	}
-	return req.results, nil
+	return res, err
 }
 
 // sequence assigns seqs and receive times and builds one batch per group of
@@ -288,29 +264,14 @@ func (s *Store) Append(ctx context.Context, events []*event.Event) ([]store.Appe
 // because there is one committer.
 func (s *Store) sequence() {
 	defer close(s.commits)
-	for first := range s.reqs {
-		group := []*appendReq{first}
-		n := len(first.events)
-	drain:
-		for n < s.opts.MaxGroupEvents {
-			select {
-			case r, ok := <-s.reqs:
-				if !ok {
-					break drain
-				}
-				group = append(group, r)
-				n += len(r.events)
-			default:
-				break drain
-			}
-		}
+	s.queue.Run(s.opts.MaxGroupEvents, func(group []*store.AppendRequest, n int) {
 		s.commits <- s.prepare(group, n)
-	}
+	})
 }
 
 // pendingGroup is a built batch on its way to the committer.
 type pendingGroup struct {
-	reqs  []*appendReq
+	reqs  []*store.AppendRequest
 	batch *pebble.Batch // nil when nothing is new
 	ids   [][16]byte    // ids written, to drop from inflight after commit
 	size  uint64        // store size after this group
@@ -321,7 +282,7 @@ type pendingGroup struct {
 
 type kv struct{ k, v []byte }
 
-func (s *Store) prepare(group []*appendReq, n int) *pendingGroup {
+func (s *Store) prepare(group []*store.AppendRequest, n int) *pendingGroup {
 	pg := &pendingGroup{reqs: group, n: n, start: time.Now()}
 	now := s.opts.Now().UTC()
 	if now.Before(s.lastRecv) {
@@ -348,14 +309,14 @@ func (s *Store) prepare(group []*appendReq, n int) *pendingGroup {
 		return arena[from:len(arena):len(arena)]
 	}
 	for _, r := range group {
-		for i, e := range r.events {
+		for i, e := range r.Events {
 			id := r.IDs[i]
 			if _, dup := seen[id]; dup {
-				r.results[i].Err = fmt.Errorf("%w: %s (repeated in request)", store.ErrAlreadyExists, e.ID)
+				r.Results[i].Err = fmt.Errorf("%w: %s (repeated in request)", store.ErrAlreadyExists, e.ID)
 				continue
 			}
 			if _, exists := stored[id]; exists {
-				r.results[i].Err = fmt.Errorf("%w: %s", store.ErrAlreadyExists, e.ID)
+				r.Results[i].Err = fmt.Errorf("%w: %s", store.ErrAlreadyExists, e.ID)
 				continue
 			}
 			seen[id] = struct{}{}
@@ -381,7 +342,7 @@ func (s *Store) prepare(group []*appendReq, n int) *pendingGroup {
 					fams.add(kv{key(indexValuePrefix(nil, f, v), order), nil})
 				}
 			}
-			r.results[i] = store.AppendResult{Seq: seq, ReceiveTime: now}
+			r.Results[i] = store.AppendResult{Seq: seq, ReceiveTime: now}
 			seq++
 		}
 	}
@@ -413,7 +374,7 @@ func (s *Store) prepare(group []*appendReq, n int) *pendingGroup {
 // existing returns the ids of the group that are stored already or belong
 // to a built group not yet committed. Stored ids are found with one iterator
 // and ascending prefix seeks, which is far cheaper than one Get per id.
-func (s *Store) existing(group []*appendReq, n int) (map[[16]byte]struct{}, error) {
+func (s *Store) existing(group []*store.AppendRequest, n int) (map[[16]byte]struct{}, error) {
 	found := map[[16]byte]struct{}{}
 	ids := make([][16]byte, 0, n)
 	s.inflightMu.Lock()
@@ -476,8 +437,7 @@ func (s *Store) commit() {
 		}
 		s.inflightMu.Unlock()
 		for _, r := range pg.reqs {
-			r.err = err
-			close(r.done)
+			r.Finish(err)
 		}
 	}
 }
@@ -533,9 +493,7 @@ func (s *Store) Size(context.Context) (uint64, error) { return s.size.Load(), ni
 
 // Ping implements store.Store.
 func (s *Store) Ping(context.Context) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
+	if s.queue.Closed() {
 		return store.ErrClosed
 	}
 	return nil
@@ -543,14 +501,9 @@ func (s *Store) Ping(context.Context) error {
 
 // Close stops accepting Appends, lets queued ones commit, and closes Pebble.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.queue.Close() {
 		return nil
 	}
-	s.closed = true
-	close(s.reqs)
-	s.mu.Unlock()
 	<-s.done
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("pebble store: close: %w", err)

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,14 +15,6 @@ import (
 	"github.com/audittrail/audittrail/internal/tlog"
 )
 
-type appendReq struct {
-	events []*event.Event
-	*store.Encoded
-	results []store.AppendResult
-	err     error
-	done    chan struct{}
-}
-
 // appendTimeout bounds one append transaction, so a database that hangs
 // turns into an error rather than a stuck writer.
 const appendTimeout = 30 * time.Second
@@ -31,65 +24,32 @@ func (s *Store) Append(ctx context.Context, events []*event.Event) ([]store.Appe
 	if s.opts.Origin == "" {
 		return nil, fmt.Errorf("postgres store: append before CheckOrigin")
 	}
-	enc, err := store.Encode(events)
-	if err != nil {
-		return nil, fmt.Errorf("postgres store: %w", err)
-	}
 	if err := s.ensurePartitions(ctx, events); err != nil {
 		return nil, err
 	}
-	req := &appendReq{events: events, Encoded: enc, results: make([]store.AppendResult, len(events)), done: make(chan struct{})}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return nil, store.ErrClosed
+	res, err := s.queue.Submit(events)
+	if err != nil && !errors.Is(err, store.ErrClosed) && !errors.Is(err, store.ErrUnavailable) {
+		return nil, fmt.Errorf("postgres store: %w", err)
 	}
-	s.reqs <- req
-	s.mu.RUnlock()
-	// Once queued, the request is committed or failed whatever ctx does:
-	// the caller must learn which.
-	<-req.done
-	if req.err != nil {
-		return nil, req.err
-	}
-	return req.results, nil
+	return res, err
 }
 
-// write is the process's single writer: it takes every queued request (up
-// to MaxGroupEvents events) into one transaction, so concurrent batches
-// share one commit.
+// write is the process's single writer: each group of queued requests is
+// one transaction, so concurrent batches share one commit.
 func (s *Store) write() {
 	defer close(s.done)
-	for first := range s.reqs {
-		group := []*appendReq{first}
-		n := len(first.events)
-	drain:
-		for n < s.opts.MaxGroupEvents {
-			select {
-			case r, ok := <-s.reqs:
-				if !ok {
-					break drain
-				}
-				group = append(group, r)
-				n += len(r.events)
-			default:
-				break drain
-			}
-		}
+	s.queue.Run(s.opts.MaxGroupEvents, func(group []*store.AppendRequest, _ int) {
 		ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.appendGroup(ctx, tx, group) })
 		cancel()
 		for _, r := range group {
-			if err != nil {
-				r.err = wrap("append", err)
-			}
-			close(r.done)
+			r.Finish(wrap("append", err))
 		}
-	}
+	})
 }
 
 // appendGroup stamps and writes a group under the sequencer row lock.
-func (s *Store) appendGroup(ctx context.Context, tx pgx.Tx, group []*appendReq) error {
+func (s *Store) appendGroup(ctx context.Context, tx pgx.Tx, group []*store.AppendRequest) error {
 	var next, lastRecv int64
 	var frontier []byte
 	if err := tx.QueryRow(ctx, "SELECT next_seq, last_receive_ns, frontier FROM sequencer FOR UPDATE").Scan(&next, &lastRecv, &frontier); err != nil {
@@ -132,14 +92,14 @@ func (s *Store) appendGroup(ctx context.Context, tx pgx.Tx, group []*appendReq) 
 	var evRows, logRows [][]any
 	seen := map[[16]byte]bool{}
 	for _, r := range group {
-		for i, e := range r.events {
+		for i, e := range r.Events {
 			id := r.IDs[i]
 			switch {
 			case seen[id]:
-				r.results[i].Err = fmt.Errorf("%w: %s (repeated in request)", store.ErrAlreadyExists, e.ID)
+				r.Results[i].Err = fmt.Errorf("%w: %s (repeated in request)", store.ErrAlreadyExists, e.ID)
 				continue
 			case stored[id]:
-				r.results[i].Err = fmt.Errorf("%w: %s", store.ErrAlreadyExists, e.ID)
+				r.Results[i].Err = fmt.Errorf("%w: %s", store.ErrAlreadyExists, e.ID)
 				continue
 			}
 			seen[id] = true
@@ -160,7 +120,7 @@ func (s *Store) appendGroup(ctx context.Context, tx pgx.Tx, group []*appendReq) 
 			}
 			evRows = append(evRows, append(row, metadataJSON(e.Metadata), r.Salt(i), r.Bytes[i]))
 			logRows = append(logRows, []any{seq, id, t, hashes[0][:], interior})
-			r.results[i] = store.AppendResult{Seq: uint64(seq), ReceiveTime: recv}
+			r.Results[i] = store.AppendResult{Seq: uint64(seq), ReceiveTime: recv}
 		}
 	}
 	if len(evRows) == 0 {

@@ -91,10 +91,8 @@ type Store struct {
 	url  string
 	opts Options
 
-	reqs   chan *appendReq
-	mu     sync.RWMutex // guards closed against in-flight Appends
-	closed bool
-	done   chan struct{} // closed when the writer has exited
+	queue *store.AppendQueue
+	done  chan struct{} // closed when the writer has exited
 
 	partitions sync.Map // month start (Unix ns) → struct{}: partitions known to exist
 
@@ -120,7 +118,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, wrap("connect", err)
 	}
-	s := &Store{pool: pool, url: url, opts: opts, reqs: make(chan *appendReq, 256), done: make(chan struct{})}
+	s := &Store{pool: pool, url: url, opts: opts, queue: store.NewAppendQueue(), done: make(chan struct{})}
 	if err := s.Migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -248,14 +246,9 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close implements store.Store: queued appends finish first.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.queue.Close() {
 		return nil
 	}
-	s.closed = true
-	close(s.reqs)
-	s.mu.Unlock()
 	<-s.done
 	s.leaseMu.Lock()
 	if s.lease != nil {
