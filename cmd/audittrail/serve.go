@@ -20,9 +20,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	pb "github.com/audittrail/audittrail/api/audittrail/v1"
 	"github.com/audittrail/audittrail/internal/access"
 	"github.com/audittrail/audittrail/internal/server"
 	"github.com/audittrail/audittrail/internal/tlog"
+	"github.com/audittrail/audittrail/internal/viewer"
 )
 
 // The bootstrap admin of SPEC §4.
@@ -171,10 +173,19 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	cfg.SearchBudget = c.searchBudget
 	cfg.PageTokenKey = key
 	srv, err := server.New(cfg, server.Deps{
-		Store:      st,
-		Log:        checkpointer,
-		OIDC:       verifier,
-		Policy:     policySource(policy),
+		Store:  st,
+		Log:    checkpointer,
+		OIDC:   verifier,
+		Policy: policySource(policy),
+		UI: func(api pb.EventServiceServer) (http.Handler, error) {
+			vopts := viewer.DefaultOptions()
+			vopts.Logger = log
+			v, err := viewer.New(api, vopts)
+			if err != nil {
+				return nil, err
+			}
+			return v.Handler(), nil
+		},
 		Logger:     log,
 		Registerer: reg,
 		Gatherer:   reg,

@@ -121,6 +121,14 @@ func (s *Server) handler(readOnly bool) (http.Handler, error) {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{}))
 	mux.Handle("/", gw)
+	if s.ui != nil {
+		ui, err := s.ui(s)
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle("GET /{$}", ui)
+		mux.Handle("/ui/", ui)
+	}
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ri := &requestInfo{

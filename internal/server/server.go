@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -76,6 +77,9 @@ type Deps struct {
 	// Policy grants permissions; nil grants them to the bootstrap admin
 	// only.
 	Policy PolicySource
+	// UI, when set, builds the web viewer over the server's EventService;
+	// it is served at / and /ui/ on every listener.
+	UI     func(api pb.EventServiceServer) (http.Handler, error)
 	Logger *slog.Logger
 	// Registerer receives the server's metrics.
 	Registerer prometheus.Registerer
@@ -93,6 +97,7 @@ type Server struct {
 	log     CheckpointSource
 	oidc    TokenVerifier
 	policy  PolicySource
+	ui      func(api pb.EventServiceServer) (http.Handler, error)
 	logger  *slog.Logger
 	now     func() time.Time
 	metrics *metrics
@@ -118,7 +123,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	return &Server{
-		cfg: cfg, store: deps.Store, log: deps.Log, oidc: deps.OIDC, policy: deps.Policy, logger: deps.Logger,
+		cfg: cfg, store: deps.Store, log: deps.Log, oidc: deps.OIDC, policy: deps.Policy, ui: deps.UI, logger: deps.Logger,
 		now: deps.Now, metrics: m, gather: deps.Gatherer,
 	}, nil
 }

@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// browser is a cookie-keeping HTTP client that does not follow redirects
+// on its own, so tests see them.
+type browser struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func newBrowser(t *testing.T, s *server) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, base: s.url(""), c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (b *browser) get(path string) (int, http.Header, string) {
+	b.t.Helper()
+	resp, err := b.c.Get(b.base + path)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(body)
+}
+
+func (b *browser) signin(token string) {
+	b.t.Helper()
+	resp, err := b.c.PostForm(b.base+"/ui/signin", url.Values{"token": {token}, "next": {"/"}})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		b.t.Fatalf("sign in: HTTP %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+var (
+	detailLink = regexp.MustCompile(`href="/ui/(events/[0-9a-f-]+)"`)
+	olderLink  = regexp.MustCompile(`<a rel="next" href="([^"]+)"`)
+)
+
+// pageNames follows "Older events" links from path to the end and returns
+// the event names listed.
+func (b *browser) pageNames(path string) []string {
+	b.t.Helper()
+	var names []string
+	for range 1000 {
+		code, _, body := b.get(path)
+		if code != 200 {
+			b.t.Fatalf("GET %s: HTTP %d\n%s", path, code, body)
+		}
+		for _, m := range detailLink.FindAllStringSubmatch(body, -1) {
+			names = append(names, m[1])
+		}
+		m := olderLink.FindStringSubmatch(body)
+		if m == nil {
+			return names
+		}
+		path = html.UnescapeString(m[1])
+	}
+	b.t.Fatal("paging does not end")
+	return nil
+}
+
+func TestViewerWithoutJavaScript(t *testing.T) {
+	iss := newIssuer(t)
+	s, _ := startAccessServer(t, iss, accessPolicy)
+	var w1 []string
+	for i := range 9 {
+		ws := []string{"w1", "w2", "w3"}[i%3]
+		body := s.create(newID(), ev(map[string]any{"resource": "//svc/workspaces/" + ws + "/x", "action": "actions/viewer/CREATE", "metadata": map[string]any{"n": ws}}))
+		if ws == "w1" {
+			w1 = append(w1, body["name"].(string))
+		}
+	}
+	b := newBrowser(t, s)
+	code, h, _ := b.get("/")
+	if code != http.StatusSeeOther || !strings.HasPrefix(h.Get("Location"), "/ui/signin") {
+		t.Fatalf("signed out: HTTP %d to %q, want a redirect to sign in", code, h.Get("Location"))
+	}
+	if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "unsafe-inline") {
+		t.Fatalf("CSP %q", csp)
+	}
+	b.signin(s.token)
+
+	t.Run("filters and paging to the end", func(t *testing.T) {
+		names := b.pageNames("/?range=1h&action_exact=actions/viewer/CREATE&page_size=2")
+		if len(names) != 9 {
+			t.Fatalf("%d events over all pages, want 9", len(names))
+		}
+		names = b.pageNames("/?range=1h&action_regex=viewer&metadata=n%3Dw2&page_size=1")
+		if len(names) != 3 {
+			t.Fatalf("metadata and regex filters: %d events, want 3", len(names))
+		}
+	})
+	t.Run("bad regex shown next to its field", func(t *testing.T) {
+		code, _, body := b.get("/?range=1h&principal_regex=%28")
+		if code != http.StatusBadRequest || !strings.Contains(body, `<input id="f-principal_regex" name="principal_regex" value="(">`) ||
+			!strings.Contains(body, "filter.principal_regex: invalid RE2 pattern") {
+			t.Fatalf("HTTP %d\n%s", code, body)
+		}
+		code, _, body = b.get("/?range=custom&start=2026-01-02T00:00:00Z&end=2026-01-01T00:00:00Z")
+		if code != http.StatusBadRequest || !strings.Contains(body, "must not be after end_event_time") {
+			t.Fatalf("start after end: HTTP %d", code)
+		}
+	})
+	t.Run("detail and pivots", func(t *testing.T) {
+		code, _, body := b.get("/ui/" + w1[0])
+		if code != 200 || !strings.Contains(body, "workspace_exact=workspaces%2fw1") || !strings.Contains(body, `&#34;workspace&#34;: &#34;workspaces/w1&#34;`) {
+			t.Fatalf("detail: HTTP %d\n%s", code, body)
+		}
+	})
+	t.Run("scoped reader sees its workspace only", func(t *testing.T) {
+		alice := newBrowser(t, s)
+		alice.signin(iss.sign("rsa-1", iss.claims("alice")))
+		names := alice.pageNames("/?range=1h&action_exact=actions/viewer/CREATE")
+		if len(names) != 3 {
+			t.Fatalf("alice sees %d events, want the 3 of w1", len(names))
+		}
+		for _, n := range names {
+			if !strings.Contains(strings.Join(w1, " "), n) {
+				t.Fatalf("alice sees %s outside w1", n)
+			}
+		}
+		if code, _, _ := alice.get("/?range=1h&workspace_exact=workspaces/w2"); code != http.StatusForbidden {
+			t.Fatalf("alice asking for w2: HTTP %d, want 403", code)
+		}
+	})
+}

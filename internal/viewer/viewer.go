@@ -1,0 +1,463 @@
+// Package viewer is the web viewer served at / by the audittrail binary:
+// server-rendered pages (html/template, no script) over the same
+// EventService the API serves, called in-process with the signed-in
+// caller's token, so the viewer shows exactly what the API returns to that
+// caller. Every piece of view state lives in the URL.
+package viewer
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/audittrail/audittrail/api/audittrail/v1"
+)
+
+// EventAPI is what the viewer needs of the server.
+type EventAPI interface {
+	SearchEvents(ctx context.Context, req *pb.SearchEventsRequest) (*pb.SearchEventsResponse, error)
+	GetEvent(ctx context.Context, req *pb.GetEventRequest) (*pb.Event, error)
+}
+
+// Options configure a Viewer. Start from DefaultOptions.
+type Options struct {
+	Logger *slog.Logger
+	// Now is the clock of relative time ranges.
+	Now func() time.Time
+}
+
+// DefaultOptions returns the defaults.
+func DefaultOptions() Options {
+	return Options{Logger: slog.New(slog.DiscardHandler), Now: time.Now}
+}
+
+//go:embed assets
+var assets embed.FS
+
+// Viewer serves the pages.
+type Viewer struct {
+	api  EventAPI
+	opts Options
+	tmpl *template.Template
+}
+
+// New returns a viewer over api.
+func New(api EventAPI, opts Options) (*Viewer, error) {
+	if api == nil || opts.Logger == nil || opts.Now == nil {
+		return nil, errors.New("viewer: api, logger and clock are required")
+	}
+	t, err := template.New("").Funcs(template.FuncMap{
+		"field": fieldValue,
+		"types": func() []string { return []string{"TYPE_API", "TYPE_SYSTEM"} },
+		"short": func(s string, n int) string {
+			if r := []rune(s); len(r) > n {
+				return string(r[:n]) + "…"
+			}
+			return s
+		},
+	}).ParseFS(assets, "assets/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("viewer: templates: %w", err)
+	}
+	return &Viewer{api: api, opts: opts, tmpl: t}, nil
+}
+
+// sessionCookie holds the bearer token for the browser session: HttpOnly
+// (no script can read it), SameSite=Strict (no other site can send it), no
+// expiry (gone when the browser closes).
+const sessionCookie = "audittrail_session"
+
+// csp allows nothing but this origin's stylesheet and forms.
+const csp = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// Handler serves GET / (search), /ui/events/{id} (detail), /ui/signin,
+// /ui/signout and /ui/static/.
+func (v *Viewer) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", v.search)
+	mux.HandleFunc("GET /ui/events/{id}", v.detail)
+	mux.HandleFunc("GET /ui/signin", v.signinForm)
+	mux.HandleFunc("POST /ui/signin", v.signin)
+	mux.HandleFunc("POST /ui/signout", v.signout)
+	static, _ := fs.Sub(assets, "assets/static")
+	mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func (v *Viewer) render(w http.ResponseWriter, status int, name string, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := v.tmpl.ExecuteTemplate(w, name, data); err != nil {
+		v.opts.Logger.Error("viewer: render", "template", name, "err", err)
+	}
+}
+
+// callerContext carries the session's token to the in-process API.
+func callerContext(r *http.Request) (context.Context, bool) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, false
+	}
+	return metadata.NewIncomingContext(r.Context(), metadata.Pairs("authorization", "Bearer "+c.Value)), true
+}
+
+func (v *Viewer) signinForm(w http.ResponseWriter, r *http.Request) {
+	v.render(w, http.StatusOK, "signin.html", map[string]any{"Next": safeNext(r.URL.Query().Get("next"))})
+}
+
+func (v *Viewer) signin(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	tok := strings.TrimSpace(r.PostForm.Get("token"))
+	next := safeNext(r.PostForm.Get("next"))
+	if tok == "" {
+		v.render(w, http.StatusBadRequest, "signin.html", map[string]any{"Next": next, "Error": "token: required"})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: tok, Path: "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (v *Viewer) signout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
+}
+
+// safeNext keeps redirects on this site.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, `\`) {
+		return "/"
+	}
+	return next
+}
+
+func (v *Viewer) needSignin(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/ui/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+}
+
+// textFields are the string filters, by proto name, in form order.
+var textFields = func() []string {
+	var out []string
+	for _, f := range []string{"event_source", "action", "principal", "resource", "workspace", "source_ip_address"} {
+		out = append(out, f+"_exact", f+"_regex")
+	}
+	return append(out, "status_code_regex")
+}()
+
+// columns are the result table's columns; the default set is shown when
+// the URL names none.
+var (
+	allColumns     = []string{"event_time", "principal", "login_principal", "action", "event_source", "resource", "workspace", "source_ip_address", "status", "read_only", "type", "user_agent", "receive_time"}
+	defaultColumns = []string{"event_time", "principal", "action", "resource", "status"}
+)
+
+// ranges are the time range presets.
+var ranges = []struct{ Key, Label string }{
+	{"15m", "Last 15 minutes"}, {"1h", "Last hour"}, {"24h", "Last 24 hours"}, {"7d", "Last 7 days"}, {"custom", "Custom"},
+}
+
+// searchView is the search page's data.
+type searchView struct {
+	Q            url.Values
+	TextFields   []string
+	Ranges       any
+	Range        string
+	Start, End   string
+	Columns      []string
+	AllColumns   []string
+	Selected     map[string]bool
+	Events       []*pb.Event
+	Errors       map[string]string
+	Error        string
+	Older        string
+	SearchedTo   string
+	Metadata     []string
+	MetadataRe   []string
+	ReadOnly     string
+	IncludeTypes []string
+	ExcludeTypes []string
+}
+
+const formTime = "2006-01-02T15:04:05Z07:00"
+
+// parseSearch builds the request from the URL; errors are by form field.
+func (v *Viewer) parseSearch(q url.Values, sv *searchView) (*pb.SearchEventsRequest, map[string]string) {
+	errs := map[string]string{}
+	f := &pb.Filter{}
+	m := f.ProtoReflect()
+	for _, name := range textFields {
+		if val := strings.TrimSpace(q.Get(name)); val != "" {
+			m.Set(m.Descriptor().Fields().ByName(protoreflect.Name(name)), protoreflect.ValueOfString(val))
+		}
+	}
+	sv.Range = q.Get("range")
+	if sv.Range == "" {
+		sv.Range = "24h"
+	}
+	now := v.opts.Now().UTC()
+	switch sv.Range {
+	case "custom":
+		for _, p := range []struct {
+			name string
+			dst  **timestamppb.Timestamp
+		}{{"start", &f.StartEventTime}, {"end", &f.EndEventTime}} {
+			s := strings.TrimSpace(q.Get(p.name))
+			if s == "" {
+				errs[p.name] = p.name + ": required for a custom range (RFC 3339, e.g. 2026-11-25T10:00:00Z)"
+				continue
+			}
+			t, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				errs[p.name] = p.name + ": not an RFC 3339 time (e.g. 2026-11-25T10:00:00Z)"
+				continue
+			}
+			*p.dst = timestamppb.New(t)
+		}
+		sv.Start, sv.End = q.Get("start"), q.Get("end")
+	default:
+		d, ok := map[string]time.Duration{"15m": 15 * time.Minute, "1h": time.Hour, "24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour}[sv.Range]
+		if !ok {
+			errs["range"] = "range: unknown preset " + strconv.Quote(sv.Range)
+			break
+		}
+		// A page link freezes the window: the token is bound to the filter.
+		end := now
+		if e, err := time.Parse(time.RFC3339Nano, q.Get("end")); err == nil && q.Get("page_token") != "" {
+			end = e
+		}
+		f.StartEventTime, f.EndEventTime = timestamppb.New(end.Add(-d)), timestamppb.New(end)
+		sv.End = end.Format(time.RFC3339Nano)
+	}
+	for _, p := range []struct {
+		name string
+		dst  *map[string]string
+		list *[]string
+	}{{"metadata", &f.MetadataExact, &sv.Metadata}, {"metadata_regex", &f.MetadataRegex, &sv.MetadataRe}} {
+		for _, kv := range q[p.name] {
+			if strings.TrimSpace(kv) == "" {
+				continue
+			}
+			k, val, ok := strings.Cut(kv, "=")
+			if !ok {
+				errs[p.name] = p.name + ": " + strconv.Quote(kv) + " is not key=value"
+				continue
+			}
+			if *p.dst == nil {
+				*p.dst = map[string]string{}
+			}
+			(*p.dst)[k] = val
+			*p.list = append(*p.list, kv)
+		}
+	}
+	switch sv.ReadOnly = q.Get("read_only"); sv.ReadOnly {
+	case "true", "false":
+		b := sv.ReadOnly == "true"
+		f.ReadOnly = &b
+	case "":
+	default:
+		errs["read_only"] = "read_only: must be true, false or empty"
+	}
+	for _, p := range []struct {
+		name string
+		dst  *[]pb.EventType
+		list *[]string
+	}{{"include_types", &f.IncludeTypes, &sv.IncludeTypes}, {"exclude_types", &f.ExcludeTypes, &sv.ExcludeTypes}} {
+		for _, t := range q[p.name] {
+			val, ok := pb.EventType_value[t]
+			if !ok {
+				errs[p.name] = p.name + ": unknown type " + strconv.Quote(t)
+				continue
+			}
+			*p.dst = append(*p.dst, pb.EventType(val))
+			*p.list = append(*p.list, t)
+		}
+	}
+	size := 50
+	if s := q.Get("page_size"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			errs["page_size"] = "page_size: must be 1 to 1000"
+		}
+		size = n
+	}
+	return &pb.SearchEventsRequest{Filter: f, PageSize: int32(size), PageToken: q.Get("page_token")}, errs
+}
+
+func (v *Viewer) search(w http.ResponseWriter, r *http.Request) {
+	ctx, ok := callerContext(r)
+	if !ok {
+		v.needSignin(w, r)
+		return
+	}
+	q := r.URL.Query()
+	sv := &searchView{Q: q, TextFields: textFields, Ranges: ranges, AllColumns: allColumns, Selected: map[string]bool{}}
+	sv.Columns = slices.DeleteFunc(slices.Clone(q["cols"]), func(c string) bool { return !slices.Contains(allColumns, c) })
+	if len(sv.Columns) == 0 {
+		sv.Columns = defaultColumns
+	}
+	for _, c := range sv.Columns {
+		sv.Selected[c] = true
+	}
+	req, errs := v.parseSearch(q, sv)
+	sv.Errors = errs
+	code := http.StatusOK
+	if len(errs) == 0 {
+		resp, err := v.api.SearchEvents(ctx, req)
+		switch st := status.Convert(err); {
+		case err == nil:
+			sv.Events = resp.GetEvents()
+			if resp.GetSearchedUntilTime() != nil {
+				sv.SearchedTo = resp.GetSearchedUntilTime().AsTime().UTC().Format(formTime)
+			}
+			if tok := resp.GetNextPageToken(); tok != "" {
+				older := url.Values{}
+				for k, vs := range q {
+					older[k] = vs
+				}
+				older.Set("page_token", tok)
+				if sv.Range != "custom" {
+					older.Set("end", sv.End)
+				}
+				sv.Older = "/?" + older.Encode()
+			}
+		case st.Code() == codes.Unauthenticated:
+			v.needSignin(w, r)
+			return
+		case st.Code() == codes.InvalidArgument:
+			code = http.StatusBadRequest
+			field := fieldOf(st.Message())
+			if field == "" {
+				sv.Error = st.Message()
+			} else {
+				sv.Errors[field] = st.Message()
+			}
+		default:
+			code = httpStatus(st.Code())
+			sv.Error = st.Message()
+		}
+	} else {
+		code = http.StatusBadRequest
+	}
+	v.render(w, code, "search.html", sv)
+}
+
+// fieldOf maps an API error message (`filter.action_regex: …`) to the
+// form field it concerns.
+func fieldOf(msg string) string {
+	name, _, ok := strings.Cut(msg, ":")
+	if !ok {
+		return ""
+	}
+	name = strings.TrimPrefix(name, "filter.")
+	if i := strings.IndexByte(name, '['); i >= 0 {
+		name = name[:i]
+	}
+	switch name {
+	case "start_event_time":
+		return "start"
+	case "end_event_time":
+		return "end"
+	case "metadata_exact":
+		return "metadata"
+	case "page_token", "page_size", "metadata_regex", "read_only", "include_types", "exclude_types":
+		return name
+	}
+	if slices.Contains(textFields, name) {
+		return name
+	}
+	return ""
+}
+
+func httpStatus(c codes.Code) int {
+	switch c {
+	case codes.PermissionDenied:
+		return http.StatusForbidden
+	case codes.NotFound:
+		return http.StatusNotFound
+	case codes.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// detailView is the event page's data.
+type detailView struct {
+	Event *pb.Event
+	Raw   string
+	Error string
+}
+
+func (v *Viewer) detail(w http.ResponseWriter, r *http.Request) {
+	ctx, ok := callerContext(r)
+	if !ok {
+		v.needSignin(w, r)
+		return
+	}
+	e, err := v.api.GetEvent(ctx, &pb.GetEventRequest{Name: "events/" + r.PathValue("id")})
+	if err != nil {
+		st := status.Convert(err)
+		if st.Code() == codes.Unauthenticated {
+			v.needSignin(w, r)
+			return
+		}
+		code := httpStatus(st.Code())
+		if st.Code() == codes.InvalidArgument {
+			code = http.StatusNotFound
+		}
+		v.render(w, code, "detail.html", detailView{Error: st.Message()})
+		return
+	}
+	raw, _ := protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: true}.Marshal(e)
+	v.render(w, http.StatusOK, "detail.html", detailView{Event: e, Raw: string(raw)})
+}
+
+// fieldValue is the text of a table column for an event.
+func fieldValue(e *pb.Event, col string) string {
+	switch col {
+	case "event_time":
+		return e.GetEventTime().AsTime().UTC().Format(time.RFC3339Nano)
+	case "receive_time":
+		return e.GetReceiveTime().AsTime().UTC().Format(time.RFC3339Nano)
+	case "status":
+		s := codes.Code(e.GetStatus().GetCode()).String()
+		if m := e.GetStatus().GetMessage(); m != "" {
+			s += ": " + m
+		}
+		return s
+	case "read_only":
+		return strconv.FormatBool(e.GetReadOnly())
+	case "type":
+		return e.GetType().String()
+	}
+	fd := e.ProtoReflect().Descriptor().Fields().ByName(protoreflect.Name(col))
+	if fd == nil {
+		return ""
+	}
+	return e.ProtoReflect().Get(fd).String()
+}
