@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -139,4 +143,45 @@ func TestViewerWithoutJavaScript(t *testing.T) {
 			t.Fatalf("alice asking for w2: HTTP %d, want 403", code)
 		}
 	})
+}
+
+func TestViewerExport(t *testing.T) {
+	s := startServer(t, "")
+	for i := range 25 {
+		s.create(newID(), ev(map[string]any{"action": "actions/export/CREATE", "resource": fmt.Sprintf("=HYPERLINK(\"http://evil\")/%d", i),
+			"metadata": map[string]any{"k": "v"}}))
+	}
+	b := newBrowser(t, s)
+	b.signin(s.token)
+	_, _, page := b.get("/?range=1h&action_exact=actions/export/CREATE&page_size=5")
+	m := regexp.MustCompile(`href="(/ui/export\?[^"]+)">CSV`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSV link\n%s", page)
+	}
+	code, h, body := b.get(html.UnescapeString(m[1]))
+	if code != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/csv") {
+		t.Fatalf("CSV: HTTP %d %s", code, h.Get("Content-Type"))
+	}
+	rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 26 {
+		t.Fatalf("CSV has %d rows, want a header and all 25 events (not the 5 of the page)", len(rows))
+	}
+	res := slices.Index(rows[0], "resource")
+	for _, r := range rows[1:] {
+		if !strings.HasPrefix(r[res], "'=HYPERLINK") {
+			t.Fatalf("formula not neutralised: %q", r[res])
+		}
+	}
+	code, _, body = b.get(strings.Replace(html.UnescapeString(m[1]), "format=csv", "format=jsonl", 1))
+	lines := strings.Split(strings.TrimSpace(body), "\n")
+	if code != 200 || len(lines) != 25 {
+		t.Fatalf("JSONL: HTTP %d, %d lines", code, len(lines))
+	}
+	var e map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &e); err != nil || e["action"] != "actions/export/CREATE" || !strings.HasPrefix(e["resource"].(string), "=HYPERLINK") {
+		t.Fatalf("JSONL line: %v %v", e, err)
+	}
 }

@@ -93,6 +93,7 @@ func (v *Viewer) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", v.search)
 	mux.HandleFunc("GET /ui/events/{id}", v.detail)
+	mux.HandleFunc("GET /ui/export", v.export)
 	mux.HandleFunc("GET /ui/signin", v.signinForm)
 	mux.HandleFunc("POST /ui/signin", v.signin)
 	mux.HandleFunc("POST /ui/signout", v.signout)
@@ -202,6 +203,8 @@ type searchView struct {
 	ReadOnly     string
 	IncludeTypes []string
 	ExcludeTypes []string
+	ExportCSV    string
+	ExportJSONL  string
 }
 
 const formTime = "2006-01-02T15:04:05Z07:00"
@@ -246,9 +249,10 @@ func (v *Viewer) parseSearch(q url.Values, sv *searchView) (*pb.SearchEventsRequ
 			errs["range"] = "range: unknown preset " + strconv.Quote(sv.Range)
 			break
 		}
-		// A page link freezes the window: the token is bound to the filter.
+		// Page and export links freeze the window (a page token is bound
+		// to the filter); the form leaves end empty, meaning now.
 		end := now
-		if e, err := time.Parse(time.RFC3339Nano, q.Get("end")); err == nil && q.Get("page_token") != "" {
+		if e, err := time.Parse(time.RFC3339Nano, q.Get("end")); err == nil {
 			end = e
 		}
 		f.StartEventTime, f.EndEventTime = timestamppb.New(end.Add(-d)), timestamppb.New(end)
@@ -346,6 +350,16 @@ func (v *Viewer) search(w http.ResponseWriter, r *http.Request) {
 				}
 				sv.Older = "/?" + older.Encode()
 			}
+			export := url.Values{}
+			for k, vs := range q {
+				export[k] = vs
+			}
+			export.Del("page_token")
+			export.Set("end", sv.End)
+			export.Set("format", "csv")
+			sv.ExportCSV = "/ui/export?" + export.Encode()
+			export.Set("format", "jsonl")
+			sv.ExportJSONL = "/ui/export?" + export.Encode()
 		case st.Code() == codes.Unauthenticated:
 			v.needSignin(w, r)
 			return
