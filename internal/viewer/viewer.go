@@ -6,7 +6,9 @@
 package viewer
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"embed"
 	"errors"
 	"fmt"
@@ -447,8 +449,15 @@ func (v *Viewer) detail(w http.ResponseWriter, r *http.Request) {
 		v.render(w, code, "detail.html", detailView{Error: st.Message()})
 		return
 	}
-	raw, _ := protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: true}.Marshal(e)
-	v.render(w, http.StatusOK, "detail.html", detailView{Event: e, Raw: string(raw)})
+	// protojson varies its whitespace on purpose; re-indenting gives a
+	// stable text to read and copy.
+	b, _ := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(e)
+	var raw bytes.Buffer
+	if err := json.Indent(&raw, b, "", "  "); err != nil {
+		raw.Reset()
+		raw.Write(b)
+	}
+	v.render(w, http.StatusOK, "detail.html", detailView{Event: e, Raw: raw.String()})
 }
 
 // fieldValue is the text of a table column for an event.
