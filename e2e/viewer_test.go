@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // browser is a cookie-keeping HTTP client that does not follow redirects
@@ -183,5 +185,77 @@ func TestViewerExport(t *testing.T) {
 	var e map[string]any
 	if err := json.Unmarshal([]byte(lines[0]), &e); err != nil || e["action"] != "actions/export/CREATE" || !strings.HasPrefix(e["resource"].(string), "=HYPERLINK") {
 		t.Fatalf("JSONL line: %v %v", e, err)
+	}
+}
+
+// tailStream opens /ui/tail and delivers the names of streamed events.
+func (b *browser) tailStream(path string) <-chan string {
+	b.t.Helper()
+	req, _ := http.NewRequestWithContext(b.t.Context(), "GET", b.base+path, nil)
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		b.t.Fatalf("tail: HTTP %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	names := make(chan string, 100)
+	go func() {
+		defer resp.Body.Close()
+		defer close(names)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var e map[string]any
+				if json.Unmarshal([]byte(data), &e) == nil {
+					names <- fmt.Sprint(e["name"])
+				}
+			}
+		}
+	}()
+	return names
+}
+
+func TestViewerLiveTail(t *testing.T) {
+	iss := newIssuer(t)
+	s, _ := startAccessServer(t, iss, accessPolicy)
+	admin := newBrowser(t, s)
+	admin.signin(s.token)
+	alice := newBrowser(t, s)
+	alice.signin(iss.sign("rsa-1", iss.claims("alice")))
+	all := admin.tailStream("/ui/tail?range=1h&action_exact=actions/tail/CREATE")
+	mine := alice.tailStream("/ui/tail?range=1h")
+	time.Sleep(300 * time.Millisecond)
+	w1 := s.create(newID(), ev(map[string]any{"action": "actions/tail/CREATE", "resource": "//svc/workspaces/w1/a"}))["name"]
+	w2 := s.create(newID(), ev(map[string]any{"action": "actions/tail/CREATE", "resource": "//svc/workspaces/w2/a"}))["name"]
+	s.create(newID(), ev(map[string]any{"action": "actions/other/CREATE"}))
+	want := func(ch <-chan string, names ...any) {
+		t.Helper()
+		for _, n := range names {
+			select {
+			case got := <-ch:
+				if got != n {
+					t.Fatalf("streamed %s, want %s", got, n)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s not streamed within 5 s", n)
+			}
+		}
+	}
+	want(all, w1, w2)
+	want(mine, w1)
+	select {
+	case extra := <-mine:
+		t.Fatalf("alice's tail streamed %s outside w1", extra)
+	case <-time.After(2 * time.Second):
+	}
+	// A draining server ends open tails instead of waiting for them.
+	start := time.Now()
+	if err := s.stop(); err != nil {
+		t.Fatalf("SIGTERM with open tails: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("shutdown took %v with open tails", d)
 	}
 }

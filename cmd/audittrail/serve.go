@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	pb "github.com/audittrail/audittrail/api/audittrail/v1"
 	"github.com/audittrail/audittrail/internal/access"
 	"github.com/audittrail/audittrail/internal/server"
 	"github.com/audittrail/audittrail/internal/tlog"
@@ -172,18 +171,20 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	cfg.Rules.MaxClockSkew = c.clockSkew
 	cfg.SearchBudget = c.searchBudget
 	cfg.PageTokenKey = key
+	var viewers []*viewer.Viewer // one per listener
 	srv, err := server.New(cfg, server.Deps{
 		Store:  st,
 		Log:    checkpointer,
 		OIDC:   verifier,
 		Policy: policySource(policy),
-		UI: func(api pb.EventServiceServer) (http.Handler, error) {
+		UI: func(api *server.Server) (http.Handler, error) {
 			vopts := viewer.DefaultOptions()
 			vopts.Logger = log
 			v, err := viewer.New(api, vopts)
 			if err != nil {
 				return nil, err
 			}
+			viewers = append(viewers, v)
 			return v.Handler(), nil
 		},
 		Logger:     log,
@@ -252,6 +253,9 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: draining in-flight requests")
+	for _, v := range viewers {
+		v.Shutdown() // live tails end; unary requests drain
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
 	for _, srv := range servers {

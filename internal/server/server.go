@@ -79,7 +79,7 @@ type Deps struct {
 	Policy PolicySource
 	// UI, when set, builds the web viewer over the server's EventService;
 	// it is served at / and /ui/ on every listener.
-	UI     func(api pb.EventServiceServer) (http.Handler, error)
+	UI     func(api *Server) (http.Handler, error)
 	Logger *slog.Logger
 	// Registerer receives the server's metrics.
 	Registerer prometheus.Registerer
@@ -97,7 +97,7 @@ type Server struct {
 	log     CheckpointSource
 	oidc    TokenVerifier
 	policy  PolicySource
-	ui      func(api pb.EventServiceServer) (http.Handler, error)
+	ui      func(api *Server) (http.Handler, error)
 	logger  *slog.Logger
 	now     func() time.Time
 	metrics *metrics

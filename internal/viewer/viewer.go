@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -36,6 +37,8 @@ import (
 type EventAPI interface {
 	SearchEvents(ctx context.Context, req *pb.SearchEventsRequest) (*pb.SearchEventsResponse, error)
 	GetEvent(ctx context.Context, req *pb.GetEventRequest) (*pb.Event, error)
+	// TailEvents sends new matching events until ctx ends.
+	TailEvents(ctx context.Context, filter *pb.Filter, send func(*pb.Event) error) error
 }
 
 // Options configure a Viewer. Start from DefaultOptions.
@@ -58,7 +61,14 @@ type Viewer struct {
 	api  EventAPI
 	opts Options
 	tmpl *template.Template
+
+	stopOnce sync.Once
+	stop     chan struct{} // closed by Shutdown
 }
+
+// Shutdown ends the open tails, so that a draining server is not held up
+// by streams that never finish on their own.
+func (v *Viewer) Shutdown() { v.stopOnce.Do(func() { close(v.stop) }) }
 
 // New returns a viewer over api.
 func New(api EventAPI, opts Options) (*Viewer, error) {
@@ -78,7 +88,7 @@ func New(api EventAPI, opts Options) (*Viewer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("viewer: templates: %w", err)
 	}
-	return &Viewer{api: api, opts: opts, tmpl: t}, nil
+	return &Viewer{api: api, opts: opts, tmpl: t, stop: make(chan struct{})}, nil
 }
 
 // sessionCookie holds the bearer token for the browser session: HttpOnly
@@ -96,6 +106,7 @@ func (v *Viewer) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", v.search)
 	mux.HandleFunc("GET /ui/events/{id}", v.detail)
 	mux.HandleFunc("GET /ui/export", v.export)
+	mux.HandleFunc("GET /ui/tail", v.tail)
 	mux.HandleFunc("GET /ui/signin", v.signinForm)
 	mux.HandleFunc("POST /ui/signin", v.signin)
 	mux.HandleFunc("POST /ui/signout", v.signout)
