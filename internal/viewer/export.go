@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"strings"
 
-	"google.golang.org/grpc/codes"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -56,11 +56,7 @@ func (v *Viewer) export(w http.ResponseWriter, r *http.Request) {
 	first, err := v.api.SearchEvents(ctx, req)
 	if err != nil {
 		st := status.Convert(err)
-		code := httpStatus(st.Code())
-		if st.Code() == codes.InvalidArgument {
-			code = http.StatusBadRequest
-		}
-		http.Error(w, st.Message(), code)
+		http.Error(w, st.Message(), runtime.HTTPStatusFromCode(st.Code()))
 		return
 	}
 	ext, ctype := ".csv", "text/csv; charset=utf-8"

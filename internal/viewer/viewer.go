@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -385,7 +386,7 @@ func (v *Viewer) search(w http.ResponseWriter, r *http.Request) {
 				sv.Errors[field] = st.Message()
 			}
 		default:
-			code = httpStatus(st.Code())
+			code = runtime.HTTPStatusFromCode(st.Code())
 			sv.Error = st.Message()
 		}
 	} else {
@@ -421,18 +422,6 @@ func fieldOf(msg string) string {
 	return ""
 }
 
-func httpStatus(c codes.Code) int {
-	switch c {
-	case codes.PermissionDenied:
-		return http.StatusForbidden
-	case codes.NotFound:
-		return http.StatusNotFound
-	case codes.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 // detailView is the event page's data.
 type detailView struct {
 	Event *pb.Event
@@ -453,9 +442,9 @@ func (v *Viewer) detail(w http.ResponseWriter, r *http.Request) {
 			v.needSignin(w, r)
 			return
 		}
-		code := httpStatus(st.Code())
+		code := runtime.HTTPStatusFromCode(st.Code())
 		if st.Code() == codes.InvalidArgument {
-			code = http.StatusNotFound
+			code = http.StatusNotFound // a malformed id names no event
 		}
 		v.render(w, code, "detail.html", detailView{Error: st.Message()})
 		return
