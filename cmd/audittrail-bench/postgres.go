@@ -19,7 +19,6 @@ import (
 
 	pb "github.com/audittrail/audittrail/api/audittrail/v1"
 	"github.com/audittrail/audittrail/internal/event"
-	"github.com/audittrail/audittrail/internal/store"
 	"github.com/audittrail/audittrail/internal/store/postgres"
 )
 
@@ -305,5 +304,3 @@ func handmadeSearches(ctx context.Context, pool *pgxpool.Pool, kinds []queryKind
 	}
 	return nil
 }
-
-var _ store.Store = (*postgres.Store)(nil)
