@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -23,7 +24,8 @@ import (
 )
 
 // issuer is an OIDC identity provider served in-process: a discovery
-// document and a JWKS whose keys the test can rotate.
+// document, a JWKS whose keys the test can rotate, and the authorization
+// code flow with PKCE, which signs in loginAs without a form.
 type issuer struct {
 	t   *testing.T
 	srv *httptest.Server
@@ -32,6 +34,16 @@ type issuer struct {
 	keys map[string]signingKey // kid → key, all published in the JWKS
 	// jwksFetches counts JWKS downloads.
 	jwksFetches int
+	// loginAs is the subject the authorization endpoint signs in.
+	loginAs string
+	codes   map[string]authCode // issued, not yet redeemed
+	// exchanges counts codes redeemed with a verifier matching their S256
+	// challenge.
+	exchanges int
+}
+
+type authCode struct {
+	challenge, redirect, clientID, sub string
 }
 
 type signingKey struct {
@@ -40,7 +52,7 @@ type signingKey struct {
 }
 
 func newIssuer(t *testing.T) *issuer {
-	iss := &issuer{t: t, keys: map[string]signingKey{}}
+	iss := &issuer{t: t, keys: map[string]signingKey{}, codes: map[string]authCode{}}
 	iss.addRSA("rsa-1")
 	iss.addECDSA("ec-1")
 	mux := http.NewServeMux()
@@ -62,6 +74,42 @@ func newIssuer(t *testing.T) *issuer {
 			set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.key.Public(), KeyID: kid, Algorithm: string(k.alg), Use: "sig"})
 		}
 		json.NewEncoder(w).Encode(set)
+	})
+	mux.HandleFunc("GET /auth", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if q.Get("response_type") != "code" || q.Get("code_challenge_method") != "S256" || len(q.Get("code_challenge")) != 43 || q.Get("state") == "" {
+			http.Error(w, "the authorization code flow with PKCE S256 and state is required", http.StatusBadRequest)
+			return
+		}
+		iss.mu.Lock()
+		code := b64([]byte(newID()))
+		iss.codes[code] = authCode{q.Get("code_challenge"), q.Get("redirect_uri"), q.Get("client_id"), iss.loginAs}
+		iss.mu.Unlock()
+		http.Redirect(w, r, q.Get("redirect_uri")+"?"+url.Values{"code": {code}, "state": {q.Get("state")}}.Encode(), http.StatusFound)
+	})
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		clientID := r.PostForm.Get("client_id")
+		if id, _, ok := r.BasicAuth(); ok {
+			clientID = id
+		}
+		iss.mu.Lock()
+		c, ok := iss.codes[r.PostForm.Get("code")]
+		delete(iss.codes, r.PostForm.Get("code")) // single use
+		sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
+		ok = ok && r.PostForm.Get("grant_type") == "authorization_code" && c.redirect == r.PostForm.Get("redirect_uri") &&
+			c.clientID == clientID && b64(sum[:]) == c.challenge
+		if ok {
+			iss.exchanges++
+		}
+		iss.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if !ok {
+			w.WriteHeader(http.StatusBadRequest)
+			json.NewEncoder(w).Encode(map[string]string{"error": "invalid_grant"})
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"access_token": iss.sign("rsa-1", iss.claims(c.sub)), "token_type": "Bearer", "expires_in": 600})
 	})
 	iss.srv = httptest.NewServer(mux)
 	t.Cleanup(iss.srv.Close)

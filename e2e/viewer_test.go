@@ -54,7 +54,7 @@ func (b *browser) signin(token string) {
 }
 
 var (
-	detailLink = regexp.MustCompile(`href="/ui/(events/[0-9a-f-]+)"`)
+	detailLink = regexp.MustCompile(`href="/ui/(events/[0-9a-f-]+)[?"]`)
 	olderLink  = regexp.MustCompile(`<a rel="next" href="([^"]+)"`)
 )
 

@@ -51,6 +51,9 @@ type serveCommand struct {
 	oidc                      access.OIDCConfig
 	oidcAlgorithms            string
 	tlsCert, tlsKey, clientCA string
+
+	viewerClientID, viewerSecretFile string
+	viewerScopes, viewerURL          string
 }
 
 func (c *serveCommand) flags() *flag.FlagSet {
@@ -80,6 +83,10 @@ func (c *serveCommand) flags() *flag.FlagSet {
 	fs.StringVar(&c.oidc.UsernameClaim, "oidc-username-claim", od.UsernameClaim, "claim with the login name shown as login_principal")
 	fs.StringVar(&c.oidc.ClientIDClaim, "oidc-client-id-claim", od.ClientIDClaim, "claim with the client id of a service-account token: services/<value>")
 	fs.StringVar(&c.oidc.ServiceAccountPrefix, "oidc-service-account-prefix", od.ServiceAccountPrefix, "username prefix that marks service-account tokens (Keycloak)")
+	fs.StringVar(&c.viewerClientID, "viewer-oidc-client-id", "", "client id of the web viewer at --oidc-issuer; enables sign-in there (authorization code with PKCE)")
+	fs.StringVar(&c.viewerSecretFile, "viewer-oidc-client-secret-file", "", "file holding the viewer client's secret, for a confidential client (a public client needs none)")
+	fs.StringVar(&c.viewerScopes, "viewer-oidc-scopes", "openid profile", "scopes the viewer requests at sign-in (space-separated)")
+	fs.StringVar(&c.viewerURL, "viewer-url", "", "the viewer's external URL (scheme://host[:port]) for the OIDC redirect URI; default: the request's own")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); serves HTTPS and gRPC over TLS on every listener")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM), with --tls-cert")
 	fs.StringVar(&c.clientCA, "client-ca", "", "CA bundle (PEM) for client certificates (mutual TLS): a verified certificate authenticates services/<name> from its spiffe:// URI SAN or CN")
@@ -128,6 +135,10 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 			log.Warn("oidc issuer not reachable yet; JWTs are refused until it is", "err", err)
 		}
 		verifier = o
+	}
+	viewerOIDC, err := c.viewerOIDC()
+	if err != nil {
+		return err
 	}
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		return fmt.Errorf("serve: data directory: %w", err)
@@ -180,6 +191,8 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		UI: func(api *server.Server) (http.Handler, error) {
 			vopts := viewer.DefaultOptions()
 			vopts.Logger = log
+			vopts.VerifierKey = checkpointer.VerifierKey()
+			vopts.OIDC = viewerOIDC
 			v, err := viewer.New(api, vopts)
 			if err != nil {
 				return nil, err

@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/audittrail/audittrail/internal/access"
 	"github.com/audittrail/audittrail/internal/server"
 	"github.com/audittrail/audittrail/internal/store"
+	"github.com/audittrail/audittrail/internal/viewer"
 )
 
 // tlsConfig builds the listeners' TLS configuration from --tls-cert,
@@ -49,6 +51,32 @@ func (c *serveCommand) tlsConfig() (*tls.Config, error) {
 		cfg.ClientCAs, cfg.ClientAuth = pool, tls.VerifyClientCertIfGiven
 	}
 	return cfg, nil
+}
+
+// viewerOIDC is the viewer's OIDC sign-in from the --viewer-* flags; nil
+// when --viewer-oidc-client-id is not set.
+func (c *serveCommand) viewerOIDC() (*viewer.OIDCLogin, error) {
+	if c.viewerClientID == "" {
+		if c.viewerSecretFile != "" || c.viewerURL != "" {
+			return nil, errors.New("serve: --viewer-oidc-client-secret-file and --viewer-url need --viewer-oidc-client-id")
+		}
+		return nil, nil
+	}
+	if c.oidc.Issuer == "" {
+		return nil, errors.New("serve: --viewer-oidc-client-id needs --oidc-issuer")
+	}
+	o := &viewer.OIDCLogin{Issuer: c.oidc.Issuer, ClientID: c.viewerClientID, Scopes: strings.Fields(c.viewerScopes), BaseURL: c.viewerURL}
+	if c.viewerSecretFile != "" {
+		b, err := os.ReadFile(c.viewerSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("serve: --viewer-oidc-client-secret-file: %w", err)
+		}
+		o.ClientSecret = strings.TrimSpace(string(b))
+	}
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("serve: --viewer-url: %w", err)
+	}
+	return o, nil
 }
 
 // reloadOnHangup reloads the policy on every SIGHUP until ctx is done.

@@ -148,3 +148,14 @@ func bearerToken(ctx context.Context) (string, bool) {
 	tok = strings.TrimSpace(tok)
 	return tok, tok != ""
 }
+
+// Principal authenticates the caller of ctx, as every RPC does, and
+// returns its principal; for in-process callers (the web viewer's sign-in).
+// Errors are gRPC statuses.
+func (s *Server) Principal(ctx context.Context) (string, error) {
+	id, err := s.authenticate(ctx)
+	if err != nil {
+		return "", toStatus(err).Err()
+	}
+	return id.Principal, nil
+}

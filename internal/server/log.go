@@ -337,3 +337,9 @@ func (l *logServer) ListCheckpoints(ctx context.Context, req *pb.ListCheckpoints
 		return out, nil
 	})
 }
+
+// GetEventProof is LogService.GetEventProof for in-process callers (the
+// web viewer), with the same authentication and visibility rules.
+func (s *Server) GetEventProof(ctx context.Context, req *pb.GetEventProofRequest) (*pb.EventProof, error) {
+	return (&logServer{s: s}).GetEventProof(ctx, req)
+}

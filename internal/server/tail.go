@@ -14,14 +14,16 @@ const tailAction = "actions/audittrail/events/TAIL"
 // tailInterval is how often a tail looks for new events.
 const tailInterval = time.Second
 
-// TailEvents sends, until ctx ends, every event accepted after the call
-// starts that matches filter and that the caller may read, in acceptance
-// order. Time bounds in the filter apply to event_time as in a search; the
+// TailEvents sends, until ctx ends, every event that matches filter and
+// that the caller may read, in acceptance order, starting at sequence
+// number from, or with the first event accepted after the call when from
+// is negative. With each event it passes next, the from that resumes the
+// tail after that event, so that a client that reconnects misses nothing. Time bounds in the filter apply to event_time as in a search; the
 // end defaults to no limit. The caller is authenticated, and its grants
 // re-evaluated, on every poll, so a revoked token or a narrowed policy
 // takes effect within a second. The tail is recorded once, as an event
 // with action actions/audittrail/events/TAIL. Errors are gRPC statuses.
-func (s *Server) TailEvents(ctx context.Context, filter *pb.Filter, send func(*pb.Event) error) error {
+func (s *Server) TailEvents(ctx context.Context, filter *pb.Filter, from int64, send func(e *pb.Event, next int64) error) error {
 	id, f, err := s.tailFilter(ctx, filter)
 	if id != nil {
 		e := s.selfAuditEvent(ctx, id.Principal, tailAction, true, searchParams(filter))
@@ -34,9 +36,13 @@ func (s *Server) TailEvents(ctx context.Context, filter *pb.Filter, send func(*p
 	if err != nil {
 		return toStatus(err).Err()
 	}
-	next, err := s.store.Size(ctx)
+	size, err := s.store.Size(ctx)
 	if err != nil {
 		return toStatus(err).Err()
+	}
+	next := size
+	if from >= 0 && uint64(from) < size {
+		next = uint64(from)
 	}
 	t := time.NewTicker(tailInterval)
 	defer t.Stop()
@@ -54,18 +60,22 @@ func (s *Server) TailEvents(ctx context.Context, filter *pb.Filter, send func(*p
 			if err != nil {
 				return toStatus(err).Err()
 			}
-			var out []*pb.Event
+			var (
+				out   []*pb.Event
+				nexts []int64
+			)
 			for _, r := range recs {
 				next = r.Seq + 1
 				if f.Match(r.Event) && id.canSee(r.Event) {
 					out = append(out, eventToProto(r))
+					nexts = append(nexts, int64(next))
 				}
 			}
 			if err := s.fillLoginNames(ctx, out); err != nil {
 				return toStatus(err).Err()
 			}
-			for _, e := range out {
-				if err := send(e); err != nil {
+			for i, e := range out {
+				if err := send(e, nexts[i]); err != nil {
 					return nil // the client went away
 				}
 			}

@@ -38,8 +38,12 @@ import (
 type EventAPI interface {
 	SearchEvents(ctx context.Context, req *pb.SearchEventsRequest) (*pb.SearchEventsResponse, error)
 	GetEvent(ctx context.Context, req *pb.GetEventRequest) (*pb.Event, error)
-	// TailEvents sends new matching events until ctx ends.
-	TailEvents(ctx context.Context, filter *pb.Filter, send func(*pb.Event) error) error
+	// TailEvents sends matching events from sequence number from (negative:
+	// from now on) until ctx ends, each with the position after it.
+	TailEvents(ctx context.Context, filter *pb.Filter, from int64, send func(e *pb.Event, next int64) error) error
+	GetEventProof(ctx context.Context, req *pb.GetEventProofRequest) (*pb.EventProof, error)
+	// Principal authenticates the caller as every RPC does.
+	Principal(ctx context.Context) (string, error)
 }
 
 // Options configure a Viewer. Start from DefaultOptions.
@@ -47,6 +51,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock of relative time ranges.
 	Now func() time.Time
+	// VerifierKey is the log's public key (a signed-note verifier key);
+	// the event page's verification badge trusts only this key.
+	VerifierKey string
+	// OIDC, when set, offers sign-in through the issuer.
+	OIDC *OIDCLogin
 }
 
 // DefaultOptions returns the defaults.
@@ -62,6 +71,7 @@ type Viewer struct {
 	api  EventAPI
 	opts Options
 	tmpl *template.Template
+	oidc *oidcFlow // nil without OIDC sign-in
 
 	stopOnce sync.Once
 	stop     chan struct{} // closed by Shutdown
@@ -89,7 +99,14 @@ func New(api EventAPI, opts Options) (*Viewer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("viewer: templates: %w", err)
 	}
-	return &Viewer{api: api, opts: opts, tmpl: t, stop: make(chan struct{})}, nil
+	v := &Viewer{api: api, opts: opts, tmpl: t, stop: make(chan struct{})}
+	if opts.OIDC != nil {
+		if err := opts.OIDC.Validate(); err != nil {
+			return nil, err
+		}
+		v.oidc = &oidcFlow{cfg: *opts.OIDC}
+	}
+	return v, nil
 }
 
 // sessionCookie holds the bearer token for the browser session: HttpOnly
@@ -97,8 +114,9 @@ func New(api EventAPI, opts Options) (*Viewer, error) {
 // expiry (gone when the browser closes).
 const sessionCookie = "audittrail_session"
 
-// csp allows nothing but this origin's stylesheet and forms.
-const csp = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// csp allows nothing but this origin's script, stylesheet, requests and
+// forms: no inline script or style, no other origin.
+const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // Handler serves GET / (search), /ui/events/{id} (detail), /ui/signin,
 // /ui/signout and /ui/static/.
@@ -106,11 +124,16 @@ func (v *Viewer) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", v.search)
 	mux.HandleFunc("GET /ui/events/{id}", v.detail)
+	mux.HandleFunc("GET /ui/events/{id}/proof", v.proof)
 	mux.HandleFunc("GET /ui/export", v.export)
 	mux.HandleFunc("GET /ui/tail", v.tail)
 	mux.HandleFunc("GET /ui/signin", v.signinForm)
 	mux.HandleFunc("POST /ui/signin", v.signin)
 	mux.HandleFunc("POST /ui/signout", v.signout)
+	if v.oidc != nil {
+		mux.HandleFunc("GET /ui/oidc/login", v.oidcLogin)
+		mux.HandleFunc("GET /ui/oidc/callback", v.oidcCallback)
+	}
 	static, _ := fs.Sub(assets, "assets/static")
 	mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -140,8 +163,24 @@ func callerContext(r *http.Request) (context.Context, bool) {
 	return metadata.NewIncomingContext(r.Context(), metadata.Pairs("authorization", "Bearer "+c.Value)), true
 }
 
+// signinView is the sign-in page's data.
+type signinView struct {
+	Next  string
+	Error string
+	OIDC  bool
+}
+
 func (v *Viewer) signinForm(w http.ResponseWriter, r *http.Request) {
-	v.render(w, http.StatusOK, "signin.html", map[string]any{"Next": safeNext(r.URL.Query().Get("next"))})
+	v.render(w, http.StatusOK, "signin.html", signinView{Next: safeNext(r.URL.Query().Get("next")), OIDC: v.oidc != nil})
+}
+
+func (v *Viewer) signinError(w http.ResponseWriter, code int, next, msg string) {
+	v.render(w, code, "signin.html", signinView{Next: next, Error: msg, OIDC: v.oidc != nil})
+}
+
+// setSession starts the browser session with a bearer token.
+func (v *Viewer) setSession(w http.ResponseWriter, r *http.Request, token string) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 }
 
 func (v *Viewer) signin(w http.ResponseWriter, r *http.Request) {
@@ -152,10 +191,10 @@ func (v *Viewer) signin(w http.ResponseWriter, r *http.Request) {
 	tok := strings.TrimSpace(r.PostForm.Get("token"))
 	next := safeNext(r.PostForm.Get("next"))
 	if tok == "" {
-		v.render(w, http.StatusBadRequest, "signin.html", map[string]any{"Next": next, "Error": "token: required"})
+		v.signinError(w, http.StatusBadRequest, next, "token: required")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: tok, Path: "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	v.setSession(w, r, tok)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -200,6 +239,8 @@ var ranges = []struct{ Key, Label string }{
 // searchView is the search page's data.
 type searchView struct {
 	Q            url.Values
+	Self         string // this view's URL, for the way back from a detail
+	TailSrc      string
 	TextFields   []string
 	Ranges       any
 	Range        string
@@ -334,7 +375,7 @@ func (v *Viewer) search(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	sv := &searchView{Q: q, TextFields: textFields, Ranges: ranges, AllColumns: allColumns, Selected: map[string]bool{}}
+	sv := &searchView{Q: q, Self: r.URL.RequestURI(), TextFields: textFields, Ranges: ranges, AllColumns: allColumns, Selected: map[string]bool{}}
 	sv.Columns = slices.DeleteFunc(slices.Clone(q["cols"]), func(c string) bool { return !slices.Contains(allColumns, c) })
 	if len(sv.Columns) == 0 {
 		sv.Columns = defaultColumns
@@ -369,6 +410,11 @@ func (v *Viewer) search(w http.ResponseWriter, r *http.Request) {
 				export[k] = vs
 			}
 			export.Del("page_token")
+			export.Del("end")
+			if sv.Range == "custom" {
+				export.Set("end", sv.End)
+			}
+			sv.TailSrc = "/ui/tail?" + export.Encode()
 			export.Set("end", sv.End)
 			export.Set("format", "csv")
 			sv.ExportCSV = "/ui/export?" + export.Encode()
@@ -427,6 +473,8 @@ type detailView struct {
 	Event *pb.Event
 	Raw   string
 	Error string
+	Back  string // the results the detail was opened from
+	Key   string // the log key the verification badge trusts
 }
 
 func (v *Viewer) detail(w http.ResponseWriter, r *http.Request) {
@@ -435,6 +483,7 @@ func (v *Viewer) detail(w http.ResponseWriter, r *http.Request) {
 		v.needSignin(w, r)
 		return
 	}
+	back := safeNext(r.URL.Query().Get("back"))
 	e, err := v.api.GetEvent(ctx, &pb.GetEventRequest{Name: "events/" + r.PathValue("id")})
 	if err != nil {
 		st := status.Convert(err)
@@ -446,7 +495,7 @@ func (v *Viewer) detail(w http.ResponseWriter, r *http.Request) {
 		if st.Code() == codes.InvalidArgument {
 			code = http.StatusNotFound // a malformed id names no event
 		}
-		v.render(w, code, "detail.html", detailView{Error: st.Message()})
+		v.render(w, code, "detail.html", detailView{Error: st.Message(), Back: back})
 		return
 	}
 	// protojson varies its whitespace on purpose; re-indenting gives a
@@ -457,7 +506,30 @@ func (v *Viewer) detail(w http.ResponseWriter, r *http.Request) {
 		raw.Reset()
 		raw.Write(b)
 	}
-	v.render(w, http.StatusOK, "detail.html", detailView{Event: e, Raw: raw.String()})
+	v.render(w, http.StatusOK, "detail.html", detailView{Event: e, Raw: raw.String(), Back: back, Key: v.opts.VerifierKey})
+}
+
+// proof serves LogService.GetEventProof's JSON for the verification badge;
+// errors are JSON {code, message} with the API's HTTP status, 503 meaning
+// that no checkpoint covers the event yet.
+func (v *Viewer) proof(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	ctx, ok := callerContext(r)
+	if !ok {
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprint(w, `{"code":16,"message":"sign in first"}`)
+		return
+	}
+	p, err := v.api.GetEventProof(ctx, &pb.GetEventProofRequest{Name: "events/" + r.PathValue("id")})
+	if err != nil {
+		st := status.Convert(err)
+		w.WriteHeader(runtime.HTTPStatusFromCode(st.Code()))
+		b, _ := json.Marshal(map[string]any{"code": st.Code(), "message": st.Message()})
+		w.Write(b)
+		return
+	}
+	b, _ := protojson.Marshal(p)
+	w.Write(b)
 }
 
 // fieldValue is the text of a table column for an event.
