@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	encodingcsv "encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -20,6 +21,8 @@ import (
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/audittrail/audittrail/internal/tlog"
 )
 
 // The browser suite drives Debian's Chromium (headless) against the real
@@ -165,7 +168,7 @@ func (tb *tab) waitFor(t *testing.T, what, script string, timeout time.Duration)
 		last = err
 		time.Sleep(100 * time.Millisecond)
 	}
-	page, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string]("location.href + '\\n' + (document.body ? document.body.innerText.slice(0, 3000) : '')"))
+	page, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string]("location.href + '\\n' + (document.body ? document.body.innerText.slice(0, 1500) : '') + '\\n...verify: ' + Array.from(document.querySelectorAll('.verify'), v => v.innerText).join(' / ')"))
 	t.Fatalf("waiting for %s (%s): timed out after %v (last error: %v)\npage: %s", what, script, timeout, last, page)
 }
 
@@ -233,7 +236,24 @@ func TestBrowser(t *testing.T) {
 	bctx := newChromium(t)
 	iss := newIssuer(t)
 	addr := freeAddr(t)
-	args := []string{"--addr", addr, "--viewer-oidc-client-id", "web-ui"}
+	// A log key whose base64 holds "+" (a separator of the key's text
+	// form too), so that the page's key parsing is tested on one.
+	var skey string
+	for {
+		sk, vk, err := tlog.GenerateKey("browser.test/audittrail")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Count(vk, "+") > 2 {
+			skey = sk
+			break
+		}
+	}
+	keyFile := filepath.Join(t.TempDir(), "log.key")
+	if err := os.WriteFile(keyFile, []byte(skey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--addr", addr, "--viewer-oidc-client-id", "web-ui", "--signing-key", keyFile}
 	s, policyPath := startAccessServer(t, iss, accessPolicy, args...)
 
 	// 30 events: principals p0–p2, workspaces w1/w2, env prod/dev, one
@@ -400,12 +420,9 @@ func TestBrowser(t *testing.T) {
 				switch mode {
 				case "path":
 					hashes := p["inclusion"].(map[string]any)["hashes"].([]any)
-					h := []byte(hashes[0].(string))
-					h[0] ^= 'A' ^ 'B'
-					if h[0] == h[1] {
-						h[0] = 'Q'
-					}
-					hashes[0] = string(h)
+					h, _ := base64.StdEncoding.DecodeString(hashes[0].(string))
+					h[0] ^= 1
+					hashes[0] = base64.StdEncoding.EncodeToString(h)
 				case "field":
 					p["event"].(map[string]any)["principal"] = "users/someone-else"
 				case "unavailable":
@@ -523,6 +540,10 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("stop: %v", err)
 		}
 		admin.waitFor(t, "disconnected", `document.querySelector('.tail').dataset.state === 'disconnected' && document.querySelector('.tail-state').textContent.startsWith('Disconnected')`, 10*time.Second)
+		if top := eval[float64](t, admin, `document.querySelector('.tail').getBoundingClientRect().top`); top < 0 {
+			t.Fatalf("the tail's state is out of sight (top %v) while the page is scrolled", top)
+		}
+		eval[chromedp.Void](t, admin, `document.body.style.paddingBottom = ''; window.scrollTo(0, 0)`)
 		admin.screenshot(t, "tail-disconnected")
 		s2 := startServer(outer, s.data, append([]string{"--oidc-issuer", iss.url(), "--oidc-audience", "audittrail", "--policy", policyPath}, args...)...)
 		third := s2.create(newID(), ev(map[string]any{"action": tailAction, "principal": "users/tail-3"}))["name"].(string)

@@ -45,6 +45,7 @@ export function eventRow(e: Record<string, unknown>, columns: string[], back: st
   const tr = document.createElement("tr");
   for (const c of columns) {
     const td = document.createElement("td");
+    td.dataset.col = c;
     td.textContent = short(cellText(e, c), 120);
     tr.append(td);
   }
@@ -55,4 +56,12 @@ export function eventRow(e: Record<string, unknown>, columns: string[], back: st
   td.append(a);
   tr.append(td);
   return tr;
+}
+
+/** Keeps the caption's count equal to the rows shown. */
+export function updateCount(table: HTMLTableElement): number {
+  const total = table.tBodies[0].rows.length;
+  const count = table.querySelector(".count");
+  if (count) count.textContent = String(total);
+  return total;
 }

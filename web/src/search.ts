@@ -3,6 +3,7 @@
 
 import { announce } from "./announce";
 import { initDetail } from "./detail";
+import { updateCount } from "./rows";
 
 export function initSearch(table: HTMLTableElement): void {
   initScroll(table);
@@ -33,9 +34,7 @@ function initScroll(table: HTMLTableElement): void {
       if (!resp.ok || !next) throw new Error(doc.querySelector(".field-error")?.textContent ?? `HTTP ${resp.status}`);
       table.tBodies[0].append(...rows);
       status.replaceWith(document.importNode(next, true));
-      const total = table.tBodies[0].rows.length;
-      const caption = table.querySelector(".count");
-      if (caption) caption.textContent = String(total);
+      const total = updateCount(table);
       announce(`${rows.length} older events loaded, ${total} shown`);
     } catch (err) {
       const p = document.createElement("span");

@@ -5,7 +5,7 @@
 // received, so nothing is missed.
 
 import { announce } from "./announce";
-import { eventRow } from "./rows";
+import { eventRow, updateCount } from "./rows";
 
 /** No message, not even a ping (every 15 s), for this long means the connection is dead. */
 const silenceLimit = 40_000;
@@ -39,6 +39,7 @@ export function initTail(root: HTMLElement, table: HTMLTableElement): void {
     if (held.length === 0) return;
     tbody.prepend(...held.reverse());
     held.length = 0;
+    updateCount(table);
     newBtn.hidden = true;
   };
 
@@ -53,6 +54,7 @@ export function initTail(root: HTMLElement, table: HTMLTableElement): void {
       return;
     }
     tbody.prepend(row);
+    updateCount(table);
     announce("1 new event");
   };
 

@@ -29,7 +29,12 @@ export interface Outcome {
 const enc = new TextEncoder();
 
 export function b64(s: string): Uint8Array {
-  const bin = atob(s);
+  let bin: string;
+  try {
+    bin = atob(s);
+  } catch {
+    throw new Error(`the proof holds a value that is not base64: ${s.slice(0, 16)}`);
+  }
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
@@ -71,13 +76,14 @@ interface VerifierKey {
 }
 
 async function parseKey(vkey: string): Promise<VerifierKey> {
-  const parts = vkey.split("+");
-  if (parts.length !== 3 || !/^[0-9a-f]{8}$/.test(parts[1])) throw new Error("the log key is not a signed-note verifier key");
-  const raw = b64(parts[2]);
+  // name+hash+key: the name and the hash hold no "+", the base64 key may.
+  const m = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+=*)$/.exec(vkey);
+  if (!m) throw new Error("the log key is not a signed-note verifier key");
+  const raw = b64(m[3]);
   if (raw.length !== 33 || raw[0] !== 1) throw new Error("the log key is not an Ed25519 key");
-  const hash = (await sha256(enc.encode(parts[0] + "\n"), raw)).slice(0, 4);
-  if (hex(hash) !== parts[1]) throw new Error("the log key's hash does not match the key");
-  return { name: parts[0], hash, key: raw.slice(1) };
+  const hash = (await sha256(enc.encode(m[1] + "\n"), raw)).slice(0, 4);
+  if (hex(hash) !== m[2]) throw new Error("the log key's hash does not match the key");
+  return { name: m[1], hash, key: raw.slice(1) };
 }
 
 /** Checks the note's Ed25519 signature by key and returns the signed text. */

@@ -11,7 +11,12 @@
   // src/verify.ts
   var enc = new TextEncoder();
   function b64(s) {
-    const bin = atob(s);
+    let bin;
+    try {
+      bin = atob(s);
+    } catch {
+      throw new Error(`the proof holds a value that is not base64: ${s.slice(0, 16)}`);
+    }
     const out = new Uint8Array(bin.length);
     for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
     return out;
@@ -40,13 +45,13 @@
     return b;
   }
   async function parseKey(vkey) {
-    const parts = vkey.split("+");
-    if (parts.length !== 3 || !/^[0-9a-f]{8}$/.test(parts[1])) throw new Error("the log key is not a signed-note verifier key");
-    const raw = b64(parts[2]);
+    const m = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+=*)$/.exec(vkey);
+    if (!m) throw new Error("the log key is not a signed-note verifier key");
+    const raw = b64(m[3]);
     if (raw.length !== 33 || raw[0] !== 1) throw new Error("the log key is not an Ed25519 key");
-    const hash = (await sha256(enc.encode(parts[0] + "\n"), raw)).slice(0, 4);
-    if (hex(hash) !== parts[1]) throw new Error("the log key's hash does not match the key");
-    return { name: parts[0], hash, key: raw.slice(1) };
+    const hash = (await sha256(enc.encode(m[1] + "\n"), raw)).slice(0, 4);
+    if (hex(hash) !== m[2]) throw new Error("the log key's hash does not match the key");
+    return { name: m[1], hash, key: raw.slice(1) };
   }
   async function openNote(note, k) {
     const split = note.lastIndexOf("\n\n");
@@ -297,6 +302,82 @@
     announce(out.verified ? "Event verified" : "Event not verified");
   }
 
+  // src/rows.ts
+  var codeNames = [
+    "OK",
+    "Canceled",
+    "Unknown",
+    "InvalidArgument",
+    "DeadlineExceeded",
+    "NotFound",
+    "AlreadyExists",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "FailedPrecondition",
+    "Aborted",
+    "OutOfRange",
+    "Unimplemented",
+    "Internal",
+    "Unavailable",
+    "DataLoss",
+    "Unauthenticated"
+  ];
+  var jsonNames = {
+    event_time: "eventTime",
+    receive_time: "receiveTime",
+    login_principal: "loginPrincipal",
+    event_source: "eventSource",
+    source_ip_address: "sourceIpAddress",
+    read_only: "readOnly",
+    user_agent: "userAgent"
+  };
+  function goTime(ts) {
+    return ts.replace(/\.(\d*?)0+Z$/, (_, d) => d ? `.${d}Z` : "Z");
+  }
+  function cellText(e, col) {
+    const v = e[jsonNames[col] ?? col];
+    switch (col) {
+      case "event_time":
+      case "receive_time":
+        return typeof v === "string" ? goTime(v) : "";
+      case "status": {
+        const st = v ?? {};
+        const code = st.code ?? 0;
+        const name = codeNames[code] ?? `Code(${code})`;
+        return st.message ? `${name}: ${st.message}` : name;
+      }
+      case "read_only":
+        return v === true ? "true" : "false";
+    }
+    return typeof v === "string" ? v : "";
+  }
+  function short(s, n) {
+    const r = Array.from(s);
+    return r.length > n ? r.slice(0, n).join("") + "…" : s;
+  }
+  function eventRow(e, columns, back) {
+    const tr = document.createElement("tr");
+    for (const c of columns) {
+      const td2 = document.createElement("td");
+      td2.dataset.col = c;
+      td2.textContent = short(cellText(e, c), 120);
+      tr.append(td2);
+    }
+    const td = document.createElement("td");
+    const a = document.createElement("a");
+    a.href = `/ui/${String(e.name)}?back=${encodeURIComponent(back)}`;
+    a.textContent = "details";
+    td.append(a);
+    tr.append(td);
+    return tr;
+  }
+  function updateCount(table) {
+    const total = table.tBodies[0].rows.length;
+    const count = table.querySelector(".count");
+    if (count) count.textContent = String(total);
+    return total;
+  }
+
   // src/search.ts
   function initSearch(table) {
     initScroll(table);
@@ -325,9 +406,7 @@
         if (!resp.ok || !next) throw new Error(doc.querySelector(".field-error")?.textContent ?? `HTTP ${resp.status}`);
         table.tBodies[0].append(...rows);
         status.replaceWith(document.importNode(next, true));
-        const total = table.tBodies[0].rows.length;
-        const caption = table.querySelector(".count");
-        if (caption) caption.textContent = String(total);
+        const total = updateCount(table);
         announce(`${rows.length} older events loaded, ${total} shown`);
       } catch (err) {
         const p = document.createElement("span");
@@ -419,75 +498,6 @@
     close.focus();
   }
 
-  // src/rows.ts
-  var codeNames = [
-    "OK",
-    "Canceled",
-    "Unknown",
-    "InvalidArgument",
-    "DeadlineExceeded",
-    "NotFound",
-    "AlreadyExists",
-    "PermissionDenied",
-    "ResourceExhausted",
-    "FailedPrecondition",
-    "Aborted",
-    "OutOfRange",
-    "Unimplemented",
-    "Internal",
-    "Unavailable",
-    "DataLoss",
-    "Unauthenticated"
-  ];
-  var jsonNames = {
-    event_time: "eventTime",
-    receive_time: "receiveTime",
-    login_principal: "loginPrincipal",
-    event_source: "eventSource",
-    source_ip_address: "sourceIpAddress",
-    read_only: "readOnly",
-    user_agent: "userAgent"
-  };
-  function goTime(ts) {
-    return ts.replace(/\.(\d*?)0+Z$/, (_, d) => d ? `.${d}Z` : "Z");
-  }
-  function cellText(e, col) {
-    const v = e[jsonNames[col] ?? col];
-    switch (col) {
-      case "event_time":
-      case "receive_time":
-        return typeof v === "string" ? goTime(v) : "";
-      case "status": {
-        const st = v ?? {};
-        const code = st.code ?? 0;
-        const name = codeNames[code] ?? `Code(${code})`;
-        return st.message ? `${name}: ${st.message}` : name;
-      }
-      case "read_only":
-        return v === true ? "true" : "false";
-    }
-    return typeof v === "string" ? v : "";
-  }
-  function short(s, n) {
-    const r = Array.from(s);
-    return r.length > n ? r.slice(0, n).join("") + "…" : s;
-  }
-  function eventRow(e, columns, back) {
-    const tr = document.createElement("tr");
-    for (const c of columns) {
-      const td2 = document.createElement("td");
-      td2.textContent = short(cellText(e, c), 120);
-      tr.append(td2);
-    }
-    const td = document.createElement("td");
-    const a = document.createElement("a");
-    a.href = `/ui/${String(e.name)}?back=${encodeURIComponent(back)}`;
-    a.textContent = "details";
-    td.append(a);
-    tr.append(td);
-    return tr;
-  }
-
   // src/tail.ts
   var silenceLimit = 4e4;
   function initTail(root, table) {
@@ -514,6 +524,7 @@
       if (held.length === 0) return;
       tbody.prepend(...held.reverse());
       held.length = 0;
+      updateCount(table);
       newBtn.hidden = true;
     };
     const add = (e) => {
@@ -527,6 +538,7 @@
         return;
       }
       tbody.prepend(row);
+      updateCount(table);
       announce("1 new event");
     };
     const kick = () => {
