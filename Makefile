@@ -3,7 +3,7 @@
 PROTO_DIR := api/audittrail/v1
 BIN := $(CURDIR)/.bin
 
-.PHONY: generate check-generate test build
+.PHONY: generate check-generate web check-web test build
 
 build:
 	go build -o audittrail ./cmd/audittrail
@@ -30,3 +30,16 @@ check-generate: generate
 
 test:
 	go test ./...
+
+# The viewer's script: web/src (TypeScript) bundled by esbuild into
+# internal/viewer/assets/static/app.js, which is checked in so that
+# `go build` never needs Node. Versions are pinned in web/package-lock.json.
+WEB_BUNDLE := internal/viewer/assets/static/app.js
+
+web:
+	cd web && npm ci --no-audit --no-fund && npm run check && npm run build
+
+# Fails when the checked-in bundle differs from what web/src gives.
+check-web: web
+	git diff --exit-code -- $(WEB_BUNDLE)
+	@test -z "$$(git status --porcelain -- $(WEB_BUNDLE))" || { echo "viewer bundle drifted: run make web and commit"; exit 1; }

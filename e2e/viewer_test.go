@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -191,7 +192,28 @@ func TestViewerExport(t *testing.T) {
 // tailStream opens /ui/tail and delivers the names of streamed events.
 func (b *browser) tailStream(path string) <-chan string {
 	b.t.Helper()
-	req, _ := http.NewRequestWithContext(b.t.Context(), "GET", b.base+path, nil)
+	names := make(chan string, 100)
+	events := b.tailFrom(b.t.Context(), path, "")
+	go func() {
+		defer close(names)
+		for e := range events {
+			names <- e.name
+		}
+	}()
+	return names
+}
+
+// tailed is one streamed event: its name and the stream position after it.
+type tailed struct{ name, id string }
+
+// tailFrom opens /ui/tail, resuming at lastEventID when it is not empty,
+// as EventSource does when it reconnects.
+func (b *browser) tailFrom(ctx context.Context, path, lastEventID string) <-chan tailed {
+	b.t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", b.base+path, nil)
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
 	resp, err := b.c.Do(req)
 	if err != nil {
 		b.t.Fatal(err)
@@ -199,22 +221,64 @@ func (b *browser) tailStream(path string) <-chan string {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 		b.t.Fatalf("tail: HTTP %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	names := make(chan string, 100)
+	out := make(chan tailed, 100)
 	go func() {
 		defer resp.Body.Close()
-		defer close(names)
+		defer close(out)
 		sc := bufio.NewScanner(resp.Body)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		id := ""
 		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "id: "); ok {
+				id = v
+			}
 			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
 				var e map[string]any
 				if json.Unmarshal([]byte(data), &e) == nil {
-					names <- fmt.Sprint(e["name"])
+					out <- tailed{fmt.Sprint(e["name"]), id}
 				}
 			}
 		}
 	}()
-	return names
+	return out
+}
+
+// A tail that reconnects with Last-Event-ID gets what it missed meanwhile.
+func TestViewerTailResumes(t *testing.T) {
+	s := startServer(t, "")
+	b := newBrowser(t, s)
+	b.signin(s.token)
+	const path = "/ui/tail?range=1h&action_exact=actions/resume/CREATE"
+	ctx, cancel := context.WithCancel(t.Context())
+	req := b.tailFrom(ctx, path, "")
+	time.Sleep(300 * time.Millisecond)
+	first := s.create(newID(), ev(map[string]any{"action": "actions/resume/CREATE"}))["name"]
+	var got tailed
+	select {
+	case got = <-req:
+	case <-time.After(5 * time.Second):
+		t.Fatal("first event not streamed")
+	}
+	if got.name != first || got.id == "" {
+		t.Fatalf("streamed %+v, want %s with a position", got, first)
+	}
+	cancel() // the connection drops
+	var missed []any
+	for range 3 {
+		missed = append(missed, s.create(newID(), ev(map[string]any{"action": "actions/resume/CREATE"}))["name"])
+		s.create(newID(), ev(map[string]any{"action": "actions/other/CREATE"}))
+	}
+	resumed := b.tailFrom(t.Context(), path, got.id)
+	for _, n := range missed {
+		select {
+		case e := <-resumed:
+			if e.name != n {
+				t.Fatalf("resumed with %s, want %s", e.name, n)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s, created while disconnected, not streamed after resuming", n)
+		}
+	}
 }
 
 func TestViewerLiveTail(t *testing.T) {
