@@ -22,7 +22,9 @@ type fakeAPI struct {
 func (f *fakeAPI) SearchEvents(context.Context, *pb.SearchEventsRequest) (*pb.SearchEventsResponse, error) {
 	return &pb.SearchEventsResponse{}, f.err
 }
-func (f *fakeAPI) GetEvent(context.Context, *pb.GetEventRequest) (*pb.Event, error) { return nil, f.err }
+func (f *fakeAPI) GetEvent(context.Context, *pb.GetEventRequest) (*pb.Event, error) {
+	return nil, f.err
+}
 func (f *fakeAPI) GetEventProof(context.Context, *pb.GetEventProofRequest) (*pb.EventProof, error) {
 	return &pb.EventProof{Seq: 7}, f.err
 }
