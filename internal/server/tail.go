@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"google.golang.org/grpc"
+
 	pb "github.com/audittrail/audittrail/api/audittrail/v1"
 	"github.com/audittrail/audittrail/internal/event"
 )
@@ -14,7 +16,7 @@ const tailAction = "actions/audittrail/events/TAIL"
 // tailInterval is how often a tail looks for new events.
 const tailInterval = time.Second
 
-// TailEvents sends, until ctx ends, every event that matches filter and
+// Tail sends, until ctx ends, every event that matches filter and
 // that the caller may read, in acceptance order, starting at sequence
 // number from, or with the first event accepted after the call when from
 // is negative. With each event it passes next, the from that resumes the
@@ -23,7 +25,7 @@ const tailInterval = time.Second
 // re-evaluated, on every poll, so a revoked token or a narrowed policy
 // takes effect within a second. The tail is recorded once, as an event
 // with action actions/audittrail/events/TAIL. Errors are gRPC statuses.
-func (s *Server) TailEvents(ctx context.Context, filter *pb.Filter, from int64, send func(e *pb.Event, next int64) error) error {
+func (s *Server) Tail(ctx context.Context, filter *pb.Filter, from int64, send func(e *pb.Event, next int64) error) error {
 	id, f, err := s.tailFilter(ctx, filter)
 	if id != nil {
 		e := s.selfAuditEvent(ctx, id.Principal, tailAction, true, searchParams(filter))
@@ -108,4 +110,17 @@ func (s *Server) tailFilter(ctx context.Context, filter *pb.Filter) (*Identity, 
 		return id, nil, err
 	}
 	return id, f, narrowToWorkspaces(id, f)
+}
+
+// TailEvents is EventService.TailEvents: Tail over a gRPC stream.
+func (s *Server) TailEvents(req *pb.TailEventsRequest, stream grpc.ServerStreamingServer[pb.TailEventsResponse]) error {
+	from := int64(-1)
+	if req.StartSeq != nil {
+		if from = req.GetStartSeq(); from < 0 {
+			return toStatus(&event.FieldError{Field: "start_seq", Rule: "must not be negative"}).Err()
+		}
+	}
+	return s.Tail(stream.Context(), req.GetFilter(), from, func(e *pb.Event, next int64) error {
+		return stream.Send(&pb.TailEventsResponse{Event: e, NextSeq: next})
+	})
 }

@@ -29,7 +29,7 @@ func (f *fakeAPI) GetEventProof(context.Context, *pb.GetEventProofRequest) (*pb.
 	return &pb.EventProof{Seq: 7}, f.err
 }
 func (f *fakeAPI) Principal(context.Context) (string, error) { return "services/x", f.err }
-func (f *fakeAPI) TailEvents(ctx context.Context, _ *pb.Filter, from int64, _ func(*pb.Event, int64) error) error {
+func (f *fakeAPI) Tail(ctx context.Context, _ *pb.Filter, from int64, _ func(*pb.Event, int64) error) error {
 	f.tailFrom = from
 	return status.Error(codes.PermissionDenied, "no")
 }

@@ -71,7 +71,7 @@ func (v *Viewer) tail(w http.ResponseWriter, r *http.Request) {
 	events := make(chan item, 64)
 	done := make(chan error, 1)
 	go func() {
-		done <- v.api.TailEvents(ctx, req.Filter, from, func(e *pb.Event, next int64) error {
+		done <- v.api.Tail(ctx, req.Filter, from, func(e *pb.Event, next int64) error {
 			select {
 			case events <- item{e, next}:
 				return nil

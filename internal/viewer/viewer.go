@@ -38,9 +38,9 @@ import (
 type EventAPI interface {
 	SearchEvents(ctx context.Context, req *pb.SearchEventsRequest) (*pb.SearchEventsResponse, error)
 	GetEvent(ctx context.Context, req *pb.GetEventRequest) (*pb.Event, error)
-	// TailEvents sends matching events from sequence number from (negative:
+	// Tail sends matching events from sequence number from (negative:
 	// from now on) until ctx ends, each with the position after it.
-	TailEvents(ctx context.Context, filter *pb.Filter, from int64, send func(e *pb.Event, next int64) error) error
+	Tail(ctx context.Context, filter *pb.Filter, from int64, send func(e *pb.Event, next int64) error) error
 	GetEventProof(ctx context.Context, req *pb.GetEventProofRequest) (*pb.EventProof, error)
 	// Principal authenticates the caller as every RPC does.
 	Principal(ctx context.Context) (string, error)

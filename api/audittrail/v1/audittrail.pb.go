@@ -764,6 +764,118 @@ func (x *SearchEventsRequest) GetPageToken() string {
 	return ""
 }
 
+// TailEventsRequest selects the events to follow.
+type TailEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The filter, as in SearchEvents; its time bounds apply to event_time and
+	// the end defaults to no limit.
+	Filter *Filter `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Where to resume: the next_seq of the last response received. Unset:
+	// from the first event accepted after the call.
+	StartSeq      *int64 `protobuf:"varint,2,opt,name=start_seq,json=startSeq,proto3,oneof" json:"start_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TailEventsRequest) Reset() {
+	*x = TailEventsRequest{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TailEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TailEventsRequest) ProtoMessage() {}
+
+func (x *TailEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TailEventsRequest.ProtoReflect.Descriptor instead.
+func (*TailEventsRequest) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TailEventsRequest) GetFilter() *Filter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *TailEventsRequest) GetStartSeq() int64 {
+	if x != nil && x.StartSeq != nil {
+		return *x.StartSeq
+	}
+	return 0
+}
+
+// TailEventsResponse is one followed event.
+type TailEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Event *Event                 `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	// The position after this event; pass it as start_seq to resume without
+	// a gap.
+	NextSeq       int64 `protobuf:"varint,2,opt,name=next_seq,json=nextSeq,proto3" json:"next_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TailEventsResponse) Reset() {
+	*x = TailEventsResponse{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TailEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TailEventsResponse) ProtoMessage() {}
+
+func (x *TailEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TailEventsResponse.ProtoReflect.Descriptor instead.
+func (*TailEventsResponse) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *TailEventsResponse) GetEvent() *Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *TailEventsResponse) GetNextSeq() int64 {
+	if x != nil {
+		return x.NextSeq
+	}
+	return 0
+}
+
 // SearchEventsResponse is one page of events, newest first.
 type SearchEventsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -779,7 +891,7 @@ type SearchEventsResponse struct {
 
 func (x *SearchEventsResponse) Reset() {
 	*x = SearchEventsResponse{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[7]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -791,7 +903,7 @@ func (x *SearchEventsResponse) String() string {
 func (*SearchEventsResponse) ProtoMessage() {}
 
 func (x *SearchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[7]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -804,7 +916,7 @@ func (x *SearchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchEventsResponse.ProtoReflect.Descriptor instead.
 func (*SearchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{7}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SearchEventsResponse) GetEvents() []*Event {
@@ -839,7 +951,7 @@ type GetEventRequest struct {
 
 func (x *GetEventRequest) Reset() {
 	*x = GetEventRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[8]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -851,7 +963,7 @@ func (x *GetEventRequest) String() string {
 func (*GetEventRequest) ProtoMessage() {}
 
 func (x *GetEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[8]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -864,7 +976,7 @@ func (x *GetEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEventRequest.ProtoReflect.Descriptor instead.
 func (*GetEventRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{8}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetEventRequest) GetName() string {
@@ -886,7 +998,7 @@ type ListLogEntriesRequest struct {
 
 func (x *ListLogEntriesRequest) Reset() {
 	*x = ListLogEntriesRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[9]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +1010,7 @@ func (x *ListLogEntriesRequest) String() string {
 func (*ListLogEntriesRequest) ProtoMessage() {}
 
 func (x *ListLogEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[9]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +1023,7 @@ func (x *ListLogEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLogEntriesRequest.ProtoReflect.Descriptor instead.
 func (*ListLogEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{9}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListLogEntriesRequest) GetStartSeq() int64 {
@@ -942,7 +1054,7 @@ type LogEntry struct {
 
 func (x *LogEntry) Reset() {
 	*x = LogEntry{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[10]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1066,7 @@ func (x *LogEntry) String() string {
 func (*LogEntry) ProtoMessage() {}
 
 func (x *LogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[10]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1079,7 @@ func (x *LogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogEntry.ProtoReflect.Descriptor instead.
 func (*LogEntry) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{10}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LogEntry) GetSeq() int64 {
@@ -1008,7 +1120,7 @@ type ListLogEntriesResponse struct {
 
 func (x *ListLogEntriesResponse) Reset() {
 	*x = ListLogEntriesResponse{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[11]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1020,7 +1132,7 @@ func (x *ListLogEntriesResponse) String() string {
 func (*ListLogEntriesResponse) ProtoMessage() {}
 
 func (x *ListLogEntriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[11]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1033,7 +1145,7 @@ func (x *ListLogEntriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLogEntriesResponse.ProtoReflect.Descriptor instead.
 func (*ListLogEntriesResponse) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{11}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListLogEntriesResponse) GetEntries() []*LogEntry {
@@ -1055,7 +1167,7 @@ type ListCheckpointsRequest struct {
 
 func (x *ListCheckpointsRequest) Reset() {
 	*x = ListCheckpointsRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[12]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1067,7 +1179,7 @@ func (x *ListCheckpointsRequest) String() string {
 func (*ListCheckpointsRequest) ProtoMessage() {}
 
 func (x *ListCheckpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[12]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1080,7 +1192,7 @@ func (x *ListCheckpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCheckpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListCheckpointsRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{12}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListCheckpointsRequest) GetStartSize() int64 {
@@ -1107,7 +1219,7 @@ type ListCheckpointsResponse struct {
 
 func (x *ListCheckpointsResponse) Reset() {
 	*x = ListCheckpointsResponse{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[13]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1119,7 +1231,7 @@ func (x *ListCheckpointsResponse) String() string {
 func (*ListCheckpointsResponse) ProtoMessage() {}
 
 func (x *ListCheckpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[13]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1132,7 +1244,7 @@ func (x *ListCheckpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCheckpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListCheckpointsResponse) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{13}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListCheckpointsResponse) GetCheckpoints() []*Checkpoint {
@@ -1153,7 +1265,7 @@ type GetCheckpointRequest struct {
 
 func (x *GetCheckpointRequest) Reset() {
 	*x = GetCheckpointRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[14]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +1277,7 @@ func (x *GetCheckpointRequest) String() string {
 func (*GetCheckpointRequest) ProtoMessage() {}
 
 func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[14]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +1290,7 @@ func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*GetCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{14}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetCheckpointRequest) GetTreeSize() int64 {
@@ -1208,7 +1320,7 @@ type Checkpoint struct {
 
 func (x *Checkpoint) Reset() {
 	*x = Checkpoint{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[15]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1220,7 +1332,7 @@ func (x *Checkpoint) String() string {
 func (*Checkpoint) ProtoMessage() {}
 
 func (x *Checkpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[15]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +1345,7 @@ func (x *Checkpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
 func (*Checkpoint) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{15}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Checkpoint) GetOrigin() string {
@@ -1286,7 +1398,7 @@ type GetInclusionProofRequest struct {
 
 func (x *GetInclusionProofRequest) Reset() {
 	*x = GetInclusionProofRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[16]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1298,7 +1410,7 @@ func (x *GetInclusionProofRequest) String() string {
 func (*GetInclusionProofRequest) ProtoMessage() {}
 
 func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[16]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1311,7 +1423,7 @@ func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofRequest.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{16}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetInclusionProofRequest) GetName() string {
@@ -1352,7 +1464,7 @@ type InclusionProof struct {
 
 func (x *InclusionProof) Reset() {
 	*x = InclusionProof{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[17]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1364,7 +1476,7 @@ func (x *InclusionProof) String() string {
 func (*InclusionProof) ProtoMessage() {}
 
 func (x *InclusionProof) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[17]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1377,7 +1489,7 @@ func (x *InclusionProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InclusionProof.ProtoReflect.Descriptor instead.
 func (*InclusionProof) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{17}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *InclusionProof) GetSeq() int64 {
@@ -1420,7 +1532,7 @@ type GetConsistencyProofRequest struct {
 
 func (x *GetConsistencyProofRequest) Reset() {
 	*x = GetConsistencyProofRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[18]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1544,7 @@ func (x *GetConsistencyProofRequest) String() string {
 func (*GetConsistencyProofRequest) ProtoMessage() {}
 
 func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[18]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1557,7 @@ func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofRequest.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{18}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetConsistencyProofRequest) GetFromSize() int64 {
@@ -1474,7 +1586,7 @@ type ConsistencyProof struct {
 
 func (x *ConsistencyProof) Reset() {
 	*x = ConsistencyProof{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[19]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1486,7 +1598,7 @@ func (x *ConsistencyProof) String() string {
 func (*ConsistencyProof) ProtoMessage() {}
 
 func (x *ConsistencyProof) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[19]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1499,7 +1611,7 @@ func (x *ConsistencyProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsistencyProof.ProtoReflect.Descriptor instead.
 func (*ConsistencyProof) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{19}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ConsistencyProof) GetFromSize() int64 {
@@ -1534,7 +1646,7 @@ type GetEventProofRequest struct {
 
 func (x *GetEventProofRequest) Reset() {
 	*x = GetEventProofRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[20]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1546,7 +1658,7 @@ func (x *GetEventProofRequest) String() string {
 func (*GetEventProofRequest) ProtoMessage() {}
 
 func (x *GetEventProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[20]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1559,7 +1671,7 @@ func (x *GetEventProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEventProofRequest.ProtoReflect.Descriptor instead.
 func (*GetEventProofRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{20}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetEventProofRequest) GetName() string {
@@ -1592,7 +1704,7 @@ type EventProof struct {
 
 func (x *EventProof) Reset() {
 	*x = EventProof{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[21]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1604,7 +1716,7 @@ func (x *EventProof) String() string {
 func (*EventProof) ProtoMessage() {}
 
 func (x *EventProof) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[21]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1617,7 +1729,7 @@ func (x *EventProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventProof.ProtoReflect.Descriptor instead.
 func (*EventProof) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{21}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *EventProof) GetEvent() *Event {
@@ -1690,7 +1802,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[22]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1702,7 +1814,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[22]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1715,7 +1827,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{22}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Token) GetId() string {
@@ -1782,7 +1894,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[23]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1794,7 +1906,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[23]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1807,7 +1919,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{23}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateTokenRequest) GetPrincipal() string {
@@ -1843,7 +1955,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[24]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1855,7 +1967,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[24]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1868,7 +1980,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{24}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreateTokenResponse) GetToken() *Token {
@@ -1894,7 +2006,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[25]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +2018,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[25]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +2031,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{25}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{27}
 }
 
 // ListTokensResponse lists tokens, oldest first.
@@ -1932,7 +2044,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[26]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1944,7 +2056,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[26]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1957,7 +2069,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{26}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -1978,7 +2090,7 @@ type RevokeTokensRequest struct {
 
 func (x *RevokeTokensRequest) Reset() {
 	*x = RevokeTokensRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[27]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1990,7 +2102,7 @@ func (x *RevokeTokensRequest) String() string {
 func (*RevokeTokensRequest) ProtoMessage() {}
 
 func (x *RevokeTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[27]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2003,7 +2115,7 @@ func (x *RevokeTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokensRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokensRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{27}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RevokeTokensRequest) GetId() string {
@@ -2030,7 +2142,7 @@ type RevokeTokensResponse struct {
 
 func (x *RevokeTokensResponse) Reset() {
 	*x = RevokeTokensResponse{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[28]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2042,7 +2154,7 @@ func (x *RevokeTokensResponse) String() string {
 func (*RevokeTokensResponse) ProtoMessage() {}
 
 func (x *RevokeTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[28]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2055,7 +2167,7 @@ func (x *RevokeTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokensResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokensResponse) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{28}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RevokeTokensResponse) GetTokens() []*Token {
@@ -2146,7 +2258,15 @@ const file_api_audittrail_v1_audittrail_proto_rawDesc = "" +
 	"\x06filter\x18\x01 \x01(\v2\x15.audittrail.v1.FilterR\x06filter\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"\xb8\x01\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"r\n" +
+	"\x11TailEventsRequest\x12-\n" +
+	"\x06filter\x18\x01 \x01(\v2\x15.audittrail.v1.FilterR\x06filter\x12 \n" +
+	"\tstart_seq\x18\x02 \x01(\x03H\x00R\bstartSeq\x88\x01\x01B\f\n" +
+	"\n" +
+	"_start_seq\"[\n" +
+	"\x12TailEventsResponse\x12*\n" +
+	"\x05event\x18\x01 \x01(\v2\x14.audittrail.v1.EventR\x05event\x12\x19\n" +
+	"\bnext_seq\x18\x02 \x01(\x03R\anextSeq\"\xb8\x01\n" +
 	"\x14SearchEventsResponse\x12,\n" +
 	"\x06events\x18\x01 \x03(\v2\x14.audittrail.v1.EventR\x06events\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12J\n" +
@@ -2242,12 +2362,14 @@ const file_api_audittrail_v1_audittrail_proto_rawDesc = "" +
 	"\tEventType\x12\x14\n" +
 	"\x10TYPE_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bTYPE_API\x10\x01\x12\x0f\n" +
-	"\vTYPE_SYSTEM\x10\x022\xd9\x02\n" +
+	"\vTYPE_SYSTEM\x10\x022\xae\x03\n" +
 	"\fEventService\x12F\n" +
 	"\vCreateEvent\x12!.audittrail.v1.CreateEventRequest\x1a\x14.audittrail.v1.Event\x12f\n" +
 	"\x11BatchCreateEvents\x12'.audittrail.v1.BatchCreateEventsRequest\x1a(.audittrail.v1.BatchCreateEventsResponse\x12W\n" +
 	"\fSearchEvents\x12\".audittrail.v1.SearchEventsRequest\x1a#.audittrail.v1.SearchEventsResponse\x12@\n" +
-	"\bGetEvent\x12\x1e.audittrail.v1.GetEventRequest\x1a\x14.audittrail.v1.Event2\xaf\x04\n" +
+	"\bGetEvent\x12\x1e.audittrail.v1.GetEventRequest\x1a\x14.audittrail.v1.Event\x12S\n" +
+	"\n" +
+	"TailEvents\x12 .audittrail.v1.TailEventsRequest\x1a!.audittrail.v1.TailEventsResponse0\x012\xaf\x04\n" +
 	"\n" +
 	"LogService\x12O\n" +
 	"\rGetCheckpoint\x12#.audittrail.v1.GetCheckpointRequest\x1a\x19.audittrail.v1.Checkpoint\x12[\n" +
@@ -2275,7 +2397,7 @@ func file_api_audittrail_v1_audittrail_proto_rawDescGZIP() []byte {
 }
 
 var file_api_audittrail_v1_audittrail_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_api_audittrail_v1_audittrail_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_api_audittrail_v1_audittrail_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_api_audittrail_v1_audittrail_proto_goTypes = []any{
 	(EventType)(0),                     // 0: audittrail.v1.EventType
 	(*Status)(nil),                     // 1: audittrail.v1.Status
@@ -2285,98 +2407,104 @@ var file_api_audittrail_v1_audittrail_proto_goTypes = []any{
 	(*BatchCreateEventsResponse)(nil),  // 5: audittrail.v1.BatchCreateEventsResponse
 	(*Filter)(nil),                     // 6: audittrail.v1.Filter
 	(*SearchEventsRequest)(nil),        // 7: audittrail.v1.SearchEventsRequest
-	(*SearchEventsResponse)(nil),       // 8: audittrail.v1.SearchEventsResponse
-	(*GetEventRequest)(nil),            // 9: audittrail.v1.GetEventRequest
-	(*ListLogEntriesRequest)(nil),      // 10: audittrail.v1.ListLogEntriesRequest
-	(*LogEntry)(nil),                   // 11: audittrail.v1.LogEntry
-	(*ListLogEntriesResponse)(nil),     // 12: audittrail.v1.ListLogEntriesResponse
-	(*ListCheckpointsRequest)(nil),     // 13: audittrail.v1.ListCheckpointsRequest
-	(*ListCheckpointsResponse)(nil),    // 14: audittrail.v1.ListCheckpointsResponse
-	(*GetCheckpointRequest)(nil),       // 15: audittrail.v1.GetCheckpointRequest
-	(*Checkpoint)(nil),                 // 16: audittrail.v1.Checkpoint
-	(*GetInclusionProofRequest)(nil),   // 17: audittrail.v1.GetInclusionProofRequest
-	(*InclusionProof)(nil),             // 18: audittrail.v1.InclusionProof
-	(*GetConsistencyProofRequest)(nil), // 19: audittrail.v1.GetConsistencyProofRequest
-	(*ConsistencyProof)(nil),           // 20: audittrail.v1.ConsistencyProof
-	(*GetEventProofRequest)(nil),       // 21: audittrail.v1.GetEventProofRequest
-	(*EventProof)(nil),                 // 22: audittrail.v1.EventProof
-	(*Token)(nil),                      // 23: audittrail.v1.Token
-	(*CreateTokenRequest)(nil),         // 24: audittrail.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),        // 25: audittrail.v1.CreateTokenResponse
-	(*ListTokensRequest)(nil),          // 26: audittrail.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),         // 27: audittrail.v1.ListTokensResponse
-	(*RevokeTokensRequest)(nil),        // 28: audittrail.v1.RevokeTokensRequest
-	(*RevokeTokensResponse)(nil),       // 29: audittrail.v1.RevokeTokensResponse
-	nil,                                // 30: audittrail.v1.Event.MetadataEntry
-	nil,                                // 31: audittrail.v1.Event.RequestParametersEntry
-	nil,                                // 32: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
-	nil,                                // 33: audittrail.v1.Filter.MetadataExactEntry
-	nil,                                // 34: audittrail.v1.Filter.MetadataRegexEntry
-	(*timestamppb.Timestamp)(nil),      // 35: google.protobuf.Timestamp
+	(*TailEventsRequest)(nil),          // 8: audittrail.v1.TailEventsRequest
+	(*TailEventsResponse)(nil),         // 9: audittrail.v1.TailEventsResponse
+	(*SearchEventsResponse)(nil),       // 10: audittrail.v1.SearchEventsResponse
+	(*GetEventRequest)(nil),            // 11: audittrail.v1.GetEventRequest
+	(*ListLogEntriesRequest)(nil),      // 12: audittrail.v1.ListLogEntriesRequest
+	(*LogEntry)(nil),                   // 13: audittrail.v1.LogEntry
+	(*ListLogEntriesResponse)(nil),     // 14: audittrail.v1.ListLogEntriesResponse
+	(*ListCheckpointsRequest)(nil),     // 15: audittrail.v1.ListCheckpointsRequest
+	(*ListCheckpointsResponse)(nil),    // 16: audittrail.v1.ListCheckpointsResponse
+	(*GetCheckpointRequest)(nil),       // 17: audittrail.v1.GetCheckpointRequest
+	(*Checkpoint)(nil),                 // 18: audittrail.v1.Checkpoint
+	(*GetInclusionProofRequest)(nil),   // 19: audittrail.v1.GetInclusionProofRequest
+	(*InclusionProof)(nil),             // 20: audittrail.v1.InclusionProof
+	(*GetConsistencyProofRequest)(nil), // 21: audittrail.v1.GetConsistencyProofRequest
+	(*ConsistencyProof)(nil),           // 22: audittrail.v1.ConsistencyProof
+	(*GetEventProofRequest)(nil),       // 23: audittrail.v1.GetEventProofRequest
+	(*EventProof)(nil),                 // 24: audittrail.v1.EventProof
+	(*Token)(nil),                      // 25: audittrail.v1.Token
+	(*CreateTokenRequest)(nil),         // 26: audittrail.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),        // 27: audittrail.v1.CreateTokenResponse
+	(*ListTokensRequest)(nil),          // 28: audittrail.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),         // 29: audittrail.v1.ListTokensResponse
+	(*RevokeTokensRequest)(nil),        // 30: audittrail.v1.RevokeTokensRequest
+	(*RevokeTokensResponse)(nil),       // 31: audittrail.v1.RevokeTokensResponse
+	nil,                                // 32: audittrail.v1.Event.MetadataEntry
+	nil,                                // 33: audittrail.v1.Event.RequestParametersEntry
+	nil,                                // 34: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
+	nil,                                // 35: audittrail.v1.Filter.MetadataExactEntry
+	nil,                                // 36: audittrail.v1.Filter.MetadataRegexEntry
+	(*timestamppb.Timestamp)(nil),      // 37: google.protobuf.Timestamp
 }
 var file_api_audittrail_v1_audittrail_proto_depIdxs = []int32{
-	35, // 0: audittrail.v1.Event.event_time:type_name -> google.protobuf.Timestamp
-	35, // 1: audittrail.v1.Event.receive_time:type_name -> google.protobuf.Timestamp
+	37, // 0: audittrail.v1.Event.event_time:type_name -> google.protobuf.Timestamp
+	37, // 1: audittrail.v1.Event.receive_time:type_name -> google.protobuf.Timestamp
 	1,  // 2: audittrail.v1.Event.status:type_name -> audittrail.v1.Status
-	30, // 3: audittrail.v1.Event.metadata:type_name -> audittrail.v1.Event.MetadataEntry
-	31, // 4: audittrail.v1.Event.request_parameters:type_name -> audittrail.v1.Event.RequestParametersEntry
+	32, // 3: audittrail.v1.Event.metadata:type_name -> audittrail.v1.Event.MetadataEntry
+	33, // 4: audittrail.v1.Event.request_parameters:type_name -> audittrail.v1.Event.RequestParametersEntry
 	0,  // 5: audittrail.v1.Event.type:type_name -> audittrail.v1.EventType
 	2,  // 6: audittrail.v1.CreateEventRequest.event:type_name -> audittrail.v1.Event
 	3,  // 7: audittrail.v1.BatchCreateEventsRequest.requests:type_name -> audittrail.v1.CreateEventRequest
 	2,  // 8: audittrail.v1.BatchCreateEventsResponse.events:type_name -> audittrail.v1.Event
-	32, // 9: audittrail.v1.BatchCreateEventsResponse.failed_requests:type_name -> audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
-	35, // 10: audittrail.v1.Filter.start_event_time:type_name -> google.protobuf.Timestamp
-	35, // 11: audittrail.v1.Filter.end_event_time:type_name -> google.protobuf.Timestamp
-	33, // 12: audittrail.v1.Filter.metadata_exact:type_name -> audittrail.v1.Filter.MetadataExactEntry
-	34, // 13: audittrail.v1.Filter.metadata_regex:type_name -> audittrail.v1.Filter.MetadataRegexEntry
+	34, // 9: audittrail.v1.BatchCreateEventsResponse.failed_requests:type_name -> audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
+	37, // 10: audittrail.v1.Filter.start_event_time:type_name -> google.protobuf.Timestamp
+	37, // 11: audittrail.v1.Filter.end_event_time:type_name -> google.protobuf.Timestamp
+	35, // 12: audittrail.v1.Filter.metadata_exact:type_name -> audittrail.v1.Filter.MetadataExactEntry
+	36, // 13: audittrail.v1.Filter.metadata_regex:type_name -> audittrail.v1.Filter.MetadataRegexEntry
 	0,  // 14: audittrail.v1.Filter.include_types:type_name -> audittrail.v1.EventType
 	0,  // 15: audittrail.v1.Filter.exclude_types:type_name -> audittrail.v1.EventType
 	6,  // 16: audittrail.v1.SearchEventsRequest.filter:type_name -> audittrail.v1.Filter
-	2,  // 17: audittrail.v1.SearchEventsResponse.events:type_name -> audittrail.v1.Event
-	35, // 18: audittrail.v1.SearchEventsResponse.searched_until_time:type_name -> google.protobuf.Timestamp
-	11, // 19: audittrail.v1.ListLogEntriesResponse.entries:type_name -> audittrail.v1.LogEntry
-	16, // 20: audittrail.v1.ListCheckpointsResponse.checkpoints:type_name -> audittrail.v1.Checkpoint
-	2,  // 21: audittrail.v1.EventProof.event:type_name -> audittrail.v1.Event
-	18, // 22: audittrail.v1.EventProof.inclusion:type_name -> audittrail.v1.InclusionProof
-	16, // 23: audittrail.v1.EventProof.checkpoint:type_name -> audittrail.v1.Checkpoint
-	35, // 24: audittrail.v1.Token.create_time:type_name -> google.protobuf.Timestamp
-	35, // 25: audittrail.v1.Token.expire_time:type_name -> google.protobuf.Timestamp
-	35, // 26: audittrail.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
-	23, // 27: audittrail.v1.CreateTokenResponse.token:type_name -> audittrail.v1.Token
-	23, // 28: audittrail.v1.ListTokensResponse.tokens:type_name -> audittrail.v1.Token
-	23, // 29: audittrail.v1.RevokeTokensResponse.tokens:type_name -> audittrail.v1.Token
-	1,  // 30: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry.value:type_name -> audittrail.v1.Status
-	3,  // 31: audittrail.v1.EventService.CreateEvent:input_type -> audittrail.v1.CreateEventRequest
-	4,  // 32: audittrail.v1.EventService.BatchCreateEvents:input_type -> audittrail.v1.BatchCreateEventsRequest
-	7,  // 33: audittrail.v1.EventService.SearchEvents:input_type -> audittrail.v1.SearchEventsRequest
-	9,  // 34: audittrail.v1.EventService.GetEvent:input_type -> audittrail.v1.GetEventRequest
-	15, // 35: audittrail.v1.LogService.GetCheckpoint:input_type -> audittrail.v1.GetCheckpointRequest
-	17, // 36: audittrail.v1.LogService.GetInclusionProof:input_type -> audittrail.v1.GetInclusionProofRequest
-	19, // 37: audittrail.v1.LogService.GetConsistencyProof:input_type -> audittrail.v1.GetConsistencyProofRequest
-	21, // 38: audittrail.v1.LogService.GetEventProof:input_type -> audittrail.v1.GetEventProofRequest
-	10, // 39: audittrail.v1.LogService.ListLogEntries:input_type -> audittrail.v1.ListLogEntriesRequest
-	13, // 40: audittrail.v1.LogService.ListCheckpoints:input_type -> audittrail.v1.ListCheckpointsRequest
-	24, // 41: audittrail.v1.TokenService.CreateToken:input_type -> audittrail.v1.CreateTokenRequest
-	26, // 42: audittrail.v1.TokenService.ListTokens:input_type -> audittrail.v1.ListTokensRequest
-	28, // 43: audittrail.v1.TokenService.RevokeTokens:input_type -> audittrail.v1.RevokeTokensRequest
-	2,  // 44: audittrail.v1.EventService.CreateEvent:output_type -> audittrail.v1.Event
-	5,  // 45: audittrail.v1.EventService.BatchCreateEvents:output_type -> audittrail.v1.BatchCreateEventsResponse
-	8,  // 46: audittrail.v1.EventService.SearchEvents:output_type -> audittrail.v1.SearchEventsResponse
-	2,  // 47: audittrail.v1.EventService.GetEvent:output_type -> audittrail.v1.Event
-	16, // 48: audittrail.v1.LogService.GetCheckpoint:output_type -> audittrail.v1.Checkpoint
-	18, // 49: audittrail.v1.LogService.GetInclusionProof:output_type -> audittrail.v1.InclusionProof
-	20, // 50: audittrail.v1.LogService.GetConsistencyProof:output_type -> audittrail.v1.ConsistencyProof
-	22, // 51: audittrail.v1.LogService.GetEventProof:output_type -> audittrail.v1.EventProof
-	12, // 52: audittrail.v1.LogService.ListLogEntries:output_type -> audittrail.v1.ListLogEntriesResponse
-	14, // 53: audittrail.v1.LogService.ListCheckpoints:output_type -> audittrail.v1.ListCheckpointsResponse
-	25, // 54: audittrail.v1.TokenService.CreateToken:output_type -> audittrail.v1.CreateTokenResponse
-	27, // 55: audittrail.v1.TokenService.ListTokens:output_type -> audittrail.v1.ListTokensResponse
-	29, // 56: audittrail.v1.TokenService.RevokeTokens:output_type -> audittrail.v1.RevokeTokensResponse
-	44, // [44:57] is the sub-list for method output_type
-	31, // [31:44] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	6,  // 17: audittrail.v1.TailEventsRequest.filter:type_name -> audittrail.v1.Filter
+	2,  // 18: audittrail.v1.TailEventsResponse.event:type_name -> audittrail.v1.Event
+	2,  // 19: audittrail.v1.SearchEventsResponse.events:type_name -> audittrail.v1.Event
+	37, // 20: audittrail.v1.SearchEventsResponse.searched_until_time:type_name -> google.protobuf.Timestamp
+	13, // 21: audittrail.v1.ListLogEntriesResponse.entries:type_name -> audittrail.v1.LogEntry
+	18, // 22: audittrail.v1.ListCheckpointsResponse.checkpoints:type_name -> audittrail.v1.Checkpoint
+	2,  // 23: audittrail.v1.EventProof.event:type_name -> audittrail.v1.Event
+	20, // 24: audittrail.v1.EventProof.inclusion:type_name -> audittrail.v1.InclusionProof
+	18, // 25: audittrail.v1.EventProof.checkpoint:type_name -> audittrail.v1.Checkpoint
+	37, // 26: audittrail.v1.Token.create_time:type_name -> google.protobuf.Timestamp
+	37, // 27: audittrail.v1.Token.expire_time:type_name -> google.protobuf.Timestamp
+	37, // 28: audittrail.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
+	25, // 29: audittrail.v1.CreateTokenResponse.token:type_name -> audittrail.v1.Token
+	25, // 30: audittrail.v1.ListTokensResponse.tokens:type_name -> audittrail.v1.Token
+	25, // 31: audittrail.v1.RevokeTokensResponse.tokens:type_name -> audittrail.v1.Token
+	1,  // 32: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry.value:type_name -> audittrail.v1.Status
+	3,  // 33: audittrail.v1.EventService.CreateEvent:input_type -> audittrail.v1.CreateEventRequest
+	4,  // 34: audittrail.v1.EventService.BatchCreateEvents:input_type -> audittrail.v1.BatchCreateEventsRequest
+	7,  // 35: audittrail.v1.EventService.SearchEvents:input_type -> audittrail.v1.SearchEventsRequest
+	11, // 36: audittrail.v1.EventService.GetEvent:input_type -> audittrail.v1.GetEventRequest
+	8,  // 37: audittrail.v1.EventService.TailEvents:input_type -> audittrail.v1.TailEventsRequest
+	17, // 38: audittrail.v1.LogService.GetCheckpoint:input_type -> audittrail.v1.GetCheckpointRequest
+	19, // 39: audittrail.v1.LogService.GetInclusionProof:input_type -> audittrail.v1.GetInclusionProofRequest
+	21, // 40: audittrail.v1.LogService.GetConsistencyProof:input_type -> audittrail.v1.GetConsistencyProofRequest
+	23, // 41: audittrail.v1.LogService.GetEventProof:input_type -> audittrail.v1.GetEventProofRequest
+	12, // 42: audittrail.v1.LogService.ListLogEntries:input_type -> audittrail.v1.ListLogEntriesRequest
+	15, // 43: audittrail.v1.LogService.ListCheckpoints:input_type -> audittrail.v1.ListCheckpointsRequest
+	26, // 44: audittrail.v1.TokenService.CreateToken:input_type -> audittrail.v1.CreateTokenRequest
+	28, // 45: audittrail.v1.TokenService.ListTokens:input_type -> audittrail.v1.ListTokensRequest
+	30, // 46: audittrail.v1.TokenService.RevokeTokens:input_type -> audittrail.v1.RevokeTokensRequest
+	2,  // 47: audittrail.v1.EventService.CreateEvent:output_type -> audittrail.v1.Event
+	5,  // 48: audittrail.v1.EventService.BatchCreateEvents:output_type -> audittrail.v1.BatchCreateEventsResponse
+	10, // 49: audittrail.v1.EventService.SearchEvents:output_type -> audittrail.v1.SearchEventsResponse
+	2,  // 50: audittrail.v1.EventService.GetEvent:output_type -> audittrail.v1.Event
+	9,  // 51: audittrail.v1.EventService.TailEvents:output_type -> audittrail.v1.TailEventsResponse
+	18, // 52: audittrail.v1.LogService.GetCheckpoint:output_type -> audittrail.v1.Checkpoint
+	20, // 53: audittrail.v1.LogService.GetInclusionProof:output_type -> audittrail.v1.InclusionProof
+	22, // 54: audittrail.v1.LogService.GetConsistencyProof:output_type -> audittrail.v1.ConsistencyProof
+	24, // 55: audittrail.v1.LogService.GetEventProof:output_type -> audittrail.v1.EventProof
+	14, // 56: audittrail.v1.LogService.ListLogEntries:output_type -> audittrail.v1.ListLogEntriesResponse
+	16, // 57: audittrail.v1.LogService.ListCheckpoints:output_type -> audittrail.v1.ListCheckpointsResponse
+	27, // 58: audittrail.v1.TokenService.CreateToken:output_type -> audittrail.v1.CreateTokenResponse
+	29, // 59: audittrail.v1.TokenService.ListTokens:output_type -> audittrail.v1.ListTokensResponse
+	31, // 60: audittrail.v1.TokenService.RevokeTokens:output_type -> audittrail.v1.RevokeTokensResponse
+	47, // [47:61] is the sub-list for method output_type
+	33, // [33:47] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_api_audittrail_v1_audittrail_proto_init() }
@@ -2385,14 +2513,15 @@ func file_api_audittrail_v1_audittrail_proto_init() {
 		return
 	}
 	file_api_audittrail_v1_audittrail_proto_msgTypes[5].OneofWrappers = []any{}
-	file_api_audittrail_v1_audittrail_proto_msgTypes[16].OneofWrappers = []any{}
+	file_api_audittrail_v1_audittrail_proto_msgTypes[7].OneofWrappers = []any{}
+	file_api_audittrail_v1_audittrail_proto_msgTypes[18].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_audittrail_v1_audittrail_proto_rawDesc), len(file_api_audittrail_v1_audittrail_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   34,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

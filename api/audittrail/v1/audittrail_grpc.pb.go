@@ -28,6 +28,7 @@ const (
 	EventService_BatchCreateEvents_FullMethodName = "/audittrail.v1.EventService/BatchCreateEvents"
 	EventService_SearchEvents_FullMethodName      = "/audittrail.v1.EventService/SearchEvents"
 	EventService_GetEvent_FullMethodName          = "/audittrail.v1.EventService/GetEvent"
+	EventService_TailEvents_FullMethodName        = "/audittrail.v1.EventService/TailEvents"
 )
 
 // EventServiceClient is the client API for EventService service.
@@ -47,6 +48,13 @@ type EventServiceClient interface {
 	SearchEvents(ctx context.Context, in *SearchEventsRequest, opts ...grpc.CallOption) (*SearchEventsResponse, error)
 	// GetEvent returns one event by its resource name `events/{event_id}`.
 	GetEvent(ctx context.Context, in *GetEventRequest, opts ...grpc.CallOption) (*Event, error)
+	// TailEvents streams, until the client cancels, every event that matches
+	// the filter and that the caller may read, in acceptance order: from the
+	// first event accepted after the call, or from start_seq to resume. The
+	// caller is re-authenticated about every second, and the tail is recorded
+	// once as an event with action actions/audittrail/events/TAIL. gRPC only:
+	// browsers use the web viewer's server-sent events at /ui/tail.
+	TailEvents(ctx context.Context, in *TailEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TailEventsResponse], error)
 }
 
 type eventServiceClient struct {
@@ -97,6 +105,25 @@ func (c *eventServiceClient) GetEvent(ctx context.Context, in *GetEventRequest, 
 	return out, nil
 }
 
+func (c *eventServiceClient) TailEvents(ctx context.Context, in *TailEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TailEventsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &EventService_ServiceDesc.Streams[0], EventService_TailEvents_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[TailEventsRequest, TailEventsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EventService_TailEventsClient = grpc.ServerStreamingClient[TailEventsResponse]
+
 // EventServiceServer is the server API for EventService service.
 // All implementations must embed UnimplementedEventServiceServer
 // for forward compatibility.
@@ -114,6 +141,13 @@ type EventServiceServer interface {
 	SearchEvents(context.Context, *SearchEventsRequest) (*SearchEventsResponse, error)
 	// GetEvent returns one event by its resource name `events/{event_id}`.
 	GetEvent(context.Context, *GetEventRequest) (*Event, error)
+	// TailEvents streams, until the client cancels, every event that matches
+	// the filter and that the caller may read, in acceptance order: from the
+	// first event accepted after the call, or from start_seq to resume. The
+	// caller is re-authenticated about every second, and the tail is recorded
+	// once as an event with action actions/audittrail/events/TAIL. gRPC only:
+	// browsers use the web viewer's server-sent events at /ui/tail.
+	TailEvents(*TailEventsRequest, grpc.ServerStreamingServer[TailEventsResponse]) error
 	mustEmbedUnimplementedEventServiceServer()
 }
 
@@ -135,6 +169,9 @@ func (UnimplementedEventServiceServer) SearchEvents(context.Context, *SearchEven
 }
 func (UnimplementedEventServiceServer) GetEvent(context.Context, *GetEventRequest) (*Event, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetEvent not implemented")
+}
+func (UnimplementedEventServiceServer) TailEvents(*TailEventsRequest, grpc.ServerStreamingServer[TailEventsResponse]) error {
+	return status.Error(codes.Unimplemented, "method TailEvents not implemented")
 }
 func (UnimplementedEventServiceServer) mustEmbedUnimplementedEventServiceServer() {}
 func (UnimplementedEventServiceServer) testEmbeddedByValue()                      {}
@@ -229,6 +266,17 @@ func _EventService_GetEvent_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EventService_TailEvents_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(TailEventsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(EventServiceServer).TailEvents(m, &grpc.GenericServerStream[TailEventsRequest, TailEventsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EventService_TailEventsServer = grpc.ServerStreamingServer[TailEventsResponse]
+
 // EventService_ServiceDesc is the grpc.ServiceDesc for EventService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -253,7 +301,13 @@ var EventService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _EventService_GetEvent_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "TailEvents",
+			Handler:       _EventService_TailEvents_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "api/audittrail/v1/audittrail.proto",
 }
 
