@@ -10,6 +10,12 @@ export function initSearch(table: HTMLTableElement): void {
   initKeys(table);
 }
 
+/** Fetches one of the viewer's own pages, as the session, and parses it. */
+async function fetchPage(href: string): Promise<[Response, Document]> {
+  const resp = await fetch(href, { credentials: "same-origin", headers: { Accept: "text/html" } });
+  return [resp, new DOMParser().parseFromString(await resp.text(), "text/html")];
+}
+
 /** Loads the next page when its link scrolls into view; the link stays a plain link without script. */
 function initScroll(table: HTMLTableElement): void {
   let loading = false;
@@ -27,8 +33,7 @@ function initScroll(table: HTMLTableElement): void {
     observer.unobserve(link);
     const status = link.parentElement!;
     try {
-      const resp = await fetch(link.href, { credentials: "same-origin", headers: { Accept: "text/html" } });
-      const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
+      const [resp, doc] = await fetchPage(link.href);
       const rows = Array.from(doc.querySelectorAll("table.results tbody tr"), (r) => document.importNode(r, true));
       const next = doc.querySelector("p.older");
       if (!resp.ok || !next) throw new Error(doc.querySelector(".field-error")?.textContent ?? `HTTP ${resp.status}`);
@@ -110,8 +115,7 @@ async function openDetail(href: string, from?: HTMLElement): Promise<void> {
     dialog.addEventListener("close", () => (dialog as HTMLDialogElement & { from?: HTMLElement }).from?.focus());
   }
   (dialog as HTMLDialogElement & { from?: HTMLElement }).from = from;
-  const resp = await fetch(href, { credentials: "same-origin", headers: { Accept: "text/html" } });
-  const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
+  const [, doc] = await fetchPage(href);
   const main = doc.querySelector("main");
   const bar = document.createElement("p");
   bar.className = "dialog-bar";

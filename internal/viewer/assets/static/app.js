@@ -383,6 +383,10 @@
     initScroll(table);
     initKeys(table);
   }
+  async function fetchPage(href) {
+    const resp = await fetch(href, { credentials: "same-origin", headers: { Accept: "text/html" } });
+    return [resp, new DOMParser().parseFromString(await resp.text(), "text/html")];
+  }
   function initScroll(table) {
     let loading = false;
     const observer = new IntersectionObserver((entries) => {
@@ -399,8 +403,7 @@
       observer.unobserve(link);
       const status = link.parentElement;
       try {
-        const resp = await fetch(link.href, { credentials: "same-origin", headers: { Accept: "text/html" } });
-        const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
+        const [resp, doc] = await fetchPage(link.href);
         const rows = Array.from(doc.querySelectorAll("table.results tbody tr"), (r) => document.importNode(r, true));
         const next = doc.querySelector("p.older");
         if (!resp.ok || !next) throw new Error(doc.querySelector(".field-error")?.textContent ?? `HTTP ${resp.status}`);
@@ -478,8 +481,7 @@
       dialog.addEventListener("close", () => dialog.from?.focus());
     }
     dialog.from = from;
-    const resp = await fetch(href, { credentials: "same-origin", headers: { Accept: "text/html" } });
-    const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
+    const [, doc] = await fetchPage(href);
     const main = doc.querySelector("main");
     const bar = document.createElement("p");
     bar.className = "dialog-bar";
