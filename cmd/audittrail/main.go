@@ -20,7 +20,19 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/audittrail/audittrail/internal/version"
 )
+
+// Set for releases with -ldflags "-X main.releaseVersion=v1.2.0
+// -X main.releaseCommit=… -X main.releaseBuildTime=…"; when empty, the
+// build's VCS stamp is used.
+var releaseVersion, releaseCommit, releaseBuildTime string
+
+// buildVersion is what GET /version answers and --version prints.
+func buildVersion() version.Info {
+	return version.FromBuild(version.Overrides{Version: releaseVersion, Commit: releaseCommit, BuildTime: releaseBuildTime})
+}
 
 // exitError carries a process exit code out of a command.
 type exitError struct{ code int }
@@ -55,6 +67,8 @@ Usage:
   audittrail token list                    list issued tokens
   audittrail token revoke --principal P | --id ID
                                            revoke tokens; they answer 401 at once
+
+  audittrail --version                     print the version (as GET /version answers it)
 
 Run "audittrail COMMAND -h" for a command's flags.
 `
@@ -138,6 +152,9 @@ func run(ctx context.Context, e *env, args []string) error {
 		if sub(args) == "archive" {
 			return (&exportArchiveCommand{env: e}).Run(ctx, args[2:])
 		}
+	case "--version", "-version", "version":
+		fmt.Fprintln(e.stdout, buildVersion())
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(e.stdout, usage)
 		return nil

@@ -182,6 +182,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	cfg.Rules.MaxClockSkew = c.clockSkew
 	cfg.SearchBudget = c.searchBudget
 	cfg.PageTokenKey = key
+	cfg.Version = buildVersion()
 	var viewers []*viewer.Viewer // one per listener
 	srv, err := server.New(cfg, server.Deps{
 		Store:  st,

@@ -41,7 +41,7 @@ func requestInfoFrom(ctx context.Context) *requestInfo {
 
 // Handler returns the one handler for the internal port: gRPC (HTTP/2 with
 // content-type application/grpc), the REST gateway under /v1/, and /healthz,
-// /readyz and /metrics.
+// /readyz, /metrics, /version and /openapi.json.
 func (s *Server) Handler() (http.Handler, error) { return s.handler(false) }
 
 // PublicHandler is Handler for a public listener that serves the read RPCs
@@ -120,6 +120,20 @@ func (s *Server) handler(readOnly bool) (http.Handler, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{}))
+	// No token for these two, on every listener: H2O's client probes
+	// /version before it signs in and stops unless it answers 2xx.
+	versionJSON, err := json.Marshal(s.cfg.Version)
+	if err != nil {
+		return nil, fmt.Errorf("server: version: %w", err)
+	}
+	mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(versionJSON)
+	})
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(pb.OpenAPIJSON)
+	})
 	mux.Handle("/", gw)
 	if s.ui != nil {
 		ui, err := s.ui(s)

@@ -16,6 +16,7 @@ import (
 
 	pb "github.com/audittrail/audittrail/api/audittrail/v1"
 	"github.com/audittrail/audittrail/internal/event"
+	"github.com/audittrail/audittrail/internal/version"
 	"github.com/audittrail/audittrail/internal/store"
 )
 
@@ -32,6 +33,8 @@ type Config struct {
 	MaxBodyBytes int64
 	// PageTokenKey signs page tokens; at least 32 bytes.
 	PageTokenKey []byte
+	// Version is what GET /version answers.
+	Version version.Info
 }
 
 // DefaultConfig returns the contract's defaults; PageTokenKey must still be
