@@ -2,6 +2,9 @@
 # with Debian's protoc and the generator versions pinned in go.mod (tool lines).
 PROTO_DIR := api/audittrail/v1
 BIN := $(CURDIR)/.bin
+# grpc-gateway's own OpenAPI annotation protos, from the module cache (the
+# version in go.mod), so no googleapis or buf registry is needed.
+GATEWAY_DIR = $(shell go list -m -f '{{.Dir}}' github.com/grpc-ecosystem/grpc-gateway/v2)
 
 .PHONY: generate check-generate web check-web test build
 
@@ -14,7 +17,7 @@ generate:
 		google.golang.org/grpc/cmd/protoc-gen-go-grpc \
 		github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway \
 		github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2
-	PATH=$(BIN):$$PATH protoc -I . \
+	PATH=$(BIN):$$PATH protoc -I . -I $(GATEWAY_DIR) \
 		--go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
 		--grpc-gateway_out=. --grpc-gateway_opt=paths=source_relative \

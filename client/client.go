@@ -62,9 +62,10 @@ func (c *Client) WithUserAgent(ua string) *Client {
 	return &cp
 }
 
-// CreateEvent stores one event under id.
-func (c *Client) CreateEvent(ctx context.Context, id string, e *pb.Event) (*pb.Event, error) {
-	out := &pb.Event{}
+// CreateEvent stores one event under id. The response's Event is the event
+// as stored (name, receive_time, redacted address and workspace set).
+func (c *Client) CreateEvent(ctx context.Context, id string, e *pb.Event) (*pb.CreateEventResponse, error) {
+	out := &pb.CreateEventResponse{}
 	return out, c.do(ctx, http.MethodPost, "/v1/events?event_id="+url.QueryEscape(id), e, out)
 }
 

@@ -259,14 +259,20 @@ func ev(overrides map[string]any) map[string]any {
 
 func newID() string { return uuid.NewString() }
 
-// create stores one event over REST and fails the test unless it is stored.
+// create stores one event over REST and fails the test unless it is
+// stored; it returns the stored event, unwrapped from the
+// CreateEventResponse {"event": …} that must be the whole answer.
 func (s *server) create(id string, e map[string]any) map[string]any {
 	s.t.Helper()
 	code, body := s.rest("POST", "/v1/events?event_id="+id, e)
 	if code != 200 {
 		s.t.Fatalf("create %s: HTTP %d %v", id, code, body)
 	}
-	return body
+	stored, ok := body["event"].(map[string]any)
+	if !ok || len(body) != 1 {
+		s.t.Fatalf("create %s: answer %v is not {\"event\": …}", id, body)
+	}
+	return stored
 }
 
 // searchAll pages through a REST search and returns the event names.

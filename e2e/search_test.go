@@ -127,7 +127,7 @@ func TestSearchFiltersAndOrder(t *testing.T) {
 		c, ctx := s.grpcClient()
 		resp, err := c.SearchEvents(ctx, &pb.SearchEventsRequest{Filter: &pb.Filter{
 			StartEventTime: timestamppb.New(t0.Add(-time.Hour)), EndEventTime: timestamppb.New(t0.Add(time.Second)),
-			PrincipalExact: "users/0002",
+			PrincipalExact: new("users/0002"),
 		}})
 		if err != nil {
 			t.Fatal(err)

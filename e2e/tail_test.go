@@ -48,7 +48,7 @@ func TestGRPCTailEvents(t *testing.T) {
 	s, _ := startAccessServer(t, iss, accessPolicy)
 	c, adminCtx := s.grpcClient()
 	aliceCtx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+iss.sign("rsa-1", iss.claims("alice")))
-	filter := &pb.Filter{ActionExact: "actions/grpctail/CREATE"}
+	filter := &pb.Filter{ActionExact: new("actions/grpctail/CREATE")}
 
 	ctx, cancel := context.WithCancel(adminCtx)
 	all, err := c.TailEvents(ctx, &pb.TailEventsRequest{Filter: filter})
@@ -97,7 +97,7 @@ func TestGRPCTailEvents(t *testing.T) {
 	if st := status.Convert(err); st.Code() != codes.InvalidArgument || st.Message() != "start_seq: must not be negative" {
 		t.Fatalf("negative start_seq: %v", err)
 	}
-	w2, err := c.TailEvents(aliceCtx, &pb.TailEventsRequest{Filter: &pb.Filter{WorkspaceExact: "workspaces/w2"}})
+	w2, err := c.TailEvents(aliceCtx, &pb.TailEventsRequest{Filter: &pb.Filter{WorkspaceExact: new("workspaces/w2")}})
 	if err == nil {
 		_, err = w2.Recv()
 	}

@@ -213,13 +213,13 @@ func queryKinds(now time.Time, rng *rand.Rand) []queryKind {
 			return &pb.Filter{StartEventTime: timestamppb.New(now.Add(-24 * time.Hour)), EndEventTime: end}
 		}},
 		{"principal exact", func() *pb.Filter {
-			return &pb.Filter{EndEventTime: end, PrincipalExact: fmt.Sprintf("users/%04d", rng.IntN(10000))}
+			return &pb.Filter{EndEventTime: end, PrincipalExact: new(fmt.Sprintf("users/%04d", rng.IntN(10000)))}
 		}},
-		{"action regex .*CREATE$", func() *pb.Filter { return &pb.Filter{EndEventTime: end, ActionRegex: ".*CREATE$"} }},
+		{"action regex .*CREATE$", func() *pb.Filter { return &pb.Filter{EndEventTime: end, ActionRegex: new(".*CREATE$")} }},
 		{"metadata exact env=staging", func() *pb.Filter {
 			return &pb.Filter{EndEventTime: end, MetadataExact: map[string]string{"env": "staging"}}
 		}},
-		{"principal regex ^users/00", func() *pb.Filter { return &pb.Filter{EndEventTime: end, PrincipalRegex: "^users/00"} }},
+		{"principal regex ^users/00", func() *pb.Filter { return &pb.Filter{EndEventTime: end, PrincipalRegex: new("^users/00")} }},
 	}
 }
 

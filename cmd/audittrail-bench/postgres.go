@@ -264,14 +264,14 @@ func handmadeSearches(ctx context.Context, pool *pgxpool.Pool, kinds []queryKind
 				args = append(args, v)
 				where += fmt.Sprintf(" AND "+cond, len(args))
 			}
-			if f.PrincipalExact != "" {
-				add("principal = $%d", f.PrincipalExact)
+			if f.PrincipalExact != nil {
+				add("principal = $%d", f.GetPrincipalExact())
 			}
-			if f.PrincipalRegex != "" {
-				add("principal ~ $%d", f.PrincipalRegex)
+			if f.PrincipalRegex != nil {
+				add("principal ~ $%d", f.GetPrincipalRegex())
 			}
-			if f.ActionRegex != "" {
-				add("action ~ $%d", f.ActionRegex)
+			if f.ActionRegex != nil {
+				add("action ~ $%d", f.GetActionRegex())
 			}
 			if len(f.MetadataExact) > 0 {
 				m, _ := json.Marshal(f.MetadataExact)

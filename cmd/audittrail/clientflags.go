@@ -150,6 +150,19 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
+// optionalFlag is a string flag with presence: nil until given, so that
+// `--workspace ”` sends a set "" (a real filter value) while leaving the
+// flag out sends nothing.
+type optionalFlag struct{ v *string }
+
+func (o *optionalFlag) String() string {
+	if o == nil || o.v == nil {
+		return ""
+	}
+	return *o.v
+}
+func (o *optionalFlag) Set(v string) error { o.v = &v; return nil }
+
 // parseInterspersed parses flags that may come before or after positional
 // arguments (`event get ID --server URL`) and returns the positionals.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {

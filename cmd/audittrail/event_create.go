@@ -19,7 +19,8 @@ type createCommand struct {
 	cf  clientFlags
 
 	id, timeStr, source, action, principal, ip, statusMessage string
-	resource, workspace, userAgent, typ, file                 string
+	resource, userAgent, typ, file                            string
+	workspace                                                 optionalFlag
 	readOnly                                                  bool
 	statusCode                                                int
 	metadata, params                                          multiFlag
@@ -40,7 +41,7 @@ func (c *createCommand) Run(ctx context.Context, args []string) error {
 	fs.IntVar(&c.statusCode, "status-code", 0, "google.rpc.Code of the outcome")
 	fs.StringVar(&c.statusMessage, "status-message", "", "status message")
 	fs.StringVar(&c.resource, "resource", "", "resource name")
-	fs.StringVar(&c.workspace, "workspace", "", "workspaces/<id>")
+	fs.Var(&c.workspace, "workspace", "workspace_override: workspaces/<id>, or '' for none (default: derived from --resource)")
 	fs.StringVar(&c.userAgent, "user-agent", "", "user agent")
 	fs.Var(&c.metadata, "metadata", "metadata key=value (repeatable)")
 	fs.Var(&c.params, "param", "request parameter key=value (repeatable)")
@@ -68,7 +69,7 @@ func (c *createCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return printJSON(c.env.stdout, out)
+	return printJSON(c.env.stdout, out.GetEvent())
 }
 
 func (c *createCommand) event() (*pb.Event, error) {
@@ -111,7 +112,7 @@ func (c *createCommand) event() (*pb.Event, error) {
 		Principal:         c.principal,
 		SourceIpAddress:   c.ip,
 		Resource:          c.resource,
-		Workspace:         c.workspace,
+		WorkspaceOverride: c.workspace.v,
 		UserAgent:         c.userAgent,
 		Metadata:          md,
 		RequestParameters: params,

@@ -19,8 +19,9 @@ type searchCommand struct {
 
 	since                                  string
 	start, until                           string
-	exact, regex                           [6]string
-	statusRegex, readOnly, output, pageTok string
+	exact, regex                           [6]optionalFlag
+	statusRegex                            optionalFlag
+	readOnly, output, pageTok              string
 	metadata, metadataRegex, types, exTyps multiFlag
 	pageSize                               int
 	all                                    bool
@@ -61,10 +62,10 @@ func (c *searchCommand) Run(ctx context.Context, args []string) error {
 // registerFilterFlags adds one flag per filter field (shared with tail).
 func (c *searchCommand) registerFilterFlags(fs *flag.FlagSet) {
 	for i, f := range searchFields {
-		fs.StringVar(&c.exact[i], f.flag, "", f.help+" equals")
-		fs.StringVar(&c.regex[i], f.flag+"-regex", "", f.help+" matches this RE2 pattern")
+		fs.Var(&c.exact[i], f.flag, f.help+" equals (an empty value selects events where it is empty)")
+		fs.Var(&c.regex[i], f.flag+"-regex", f.help+" matches this RE2 pattern")
 	}
-	fs.StringVar(&c.statusRegex, "status-regex", "", "decimal status code matches this RE2 pattern")
+	fs.Var(&c.statusRegex, "status-regex", "decimal status code matches this RE2 pattern")
 	fs.StringVar(&c.readOnly, "read-only", "", "true or false")
 	fs.Var(&c.metadata, "metadata", "metadata key=value that must be present (repeatable)")
 	fs.Var(&c.metadataRegex, "metadata-regex", "metadata key=RE2 that must match (repeatable)")
@@ -125,13 +126,13 @@ func (c *searchCommand) search(ctx context.Context) error {
 
 func (c *searchCommand) filter(now time.Time) (*pb.Filter, error) {
 	f := &pb.Filter{
-		EventSourceExact: c.exact[0], EventSourceRegex: c.regex[0],
-		ActionExact: c.exact[1], ActionRegex: c.regex[1],
-		PrincipalExact: c.exact[2], PrincipalRegex: c.regex[2],
-		ResourceExact: c.exact[3], ResourceRegex: c.regex[3],
-		WorkspaceExact: c.exact[4], WorkspaceRegex: c.regex[4],
-		SourceIpAddressExact: c.exact[5], SourceIpAddressRegex: c.regex[5],
-		StatusCodeRegex: c.statusRegex,
+		EventSourceExact: c.exact[0].v, EventSourceRegex: c.regex[0].v,
+		ActionExact: c.exact[1].v, ActionRegex: c.regex[1].v,
+		PrincipalExact: c.exact[2].v, PrincipalRegex: c.regex[2].v,
+		ResourceExact: c.exact[3].v, ResourceRegex: c.regex[3].v,
+		WorkspaceExact: c.exact[4].v, WorkspaceRegex: c.regex[4].v,
+		SourceIpAddressExact: c.exact[5].v, SourceIpAddressRegex: c.regex[5].v,
+		StatusCodeRegex: c.statusRegex.v,
 	}
 	switch {
 	case c.since != "" && c.start != "":

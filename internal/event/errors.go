@@ -14,9 +14,17 @@ var ErrInvalid = errors.New("invalid argument")
 type FieldError struct {
 	Field string // the field as the API names it, e.g. "event.principal"
 	Rule  string // the rule that was broken
+	// Text, when set, is the whole message instead of "Field: Rule": for
+	// the few messages whose wording clients compare.
+	Text string
 }
 
-func (e *FieldError) Error() string { return e.Field + ": " + e.Rule }
+func (e *FieldError) Error() string {
+	if e.Text != "" {
+		return e.Text
+	}
+	return e.Field + ": " + e.Rule
+}
 
 // Unwrap makes every FieldError match ErrInvalid.
 func (e *FieldError) Unwrap() error { return ErrInvalid }

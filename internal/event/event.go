@@ -43,7 +43,13 @@ type Event struct {
 	Principal         string
 	SourceIPAddress   string
 	Resource          string
-	Workspace         string
+	// Workspace is output only: Normalize sets it from WorkspaceOverride or
+	// Resource, whatever it held before.
+	Workspace string
+	// WorkspaceOverride is input only (never stored or returned): when not
+	// nil it is the workspace, "" meaning none, instead of the one derived
+	// from Resource.
+	WorkspaceOverride *string
 	UserAgent         string
 	Metadata          map[string]string
 	RequestParameters map[string]string

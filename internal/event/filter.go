@@ -64,13 +64,14 @@ const (
 	MaxFilterMapEntries = MaxMapEntries
 )
 
-// FilterSpec is a search filter as the client wrote it. Empty strings and
-// nil pointers mean "not set".
+// FilterSpec is a search filter as the client wrote it. A nil pointer means
+// "not set"; a set "" is a value (SPEC §3): an exact "" matches events whose
+// field is empty and a regex "" matches every event.
 type FilterSpec struct {
 	Start, End      *time.Time
-	Exact           [NumFields]string
-	Regex           [NumFields]string
-	StatusCodeRegex string
+	Exact           [NumFields]*string
+	Regex           [NumFields]*string
+	StatusCodeRegex *string
 	ReadOnly        *bool
 	MetadataExact   map[string]string
 	MetadataRegex   map[string]string
@@ -81,8 +82,12 @@ type FilterSpec struct {
 // Filter is a validated, compiled filter with its time range resolved. The
 // zero value of each condition means "not set".
 type Filter struct {
-	Start, End    time.Time // event_time in [Start, End)
-	Exact         [NumFields]string
+	Start, End time.Time // event_time in [Start, End)
+	// Exact holds the exact conditions; nil is unset, and a set "" selects
+	// the events whose field is empty (stores do not index empty values).
+	Exact [NumFields]*string
+	// Regex holds the regex conditions; nil is unset or "", which both
+	// match every value.
 	Regex         [NumFields]*regexp.Regexp
 	StatusCode    *regexp.Regexp
 	ReadOnly      *bool
@@ -101,7 +106,7 @@ type Filter struct {
 // DefaultSearchStart and end to now. Errors wrap ErrInvalid and name the
 // filter field, e.g. `filter.action_regex: invalid RE2 pattern: …`.
 func (spec *FilterSpec) Compile(now time.Time) (*Filter, error) {
-	f := &Filter{Start: DefaultSearchStart, End: now, Exact: spec.Exact, ReadOnly: spec.ReadOnly}
+	f := &Filter{Start: DefaultSearchStart, End: now, ReadOnly: spec.ReadOnly}
 	if spec.Start != nil {
 		f.Start = *spec.Start
 	}
@@ -113,18 +118,24 @@ func (spec *FilterSpec) Compile(now time.Time) (*Filter, error) {
 			f.Start.UTC().Format(time.RFC3339Nano), f.End.UTC().Format(time.RFC3339Nano))
 	}
 	for fld := range NumFields {
-		if err := checkText("filter."+fld.Name()+"_exact", spec.Exact[fld], -1); err != nil {
-			return nil, err
+		if v := spec.Exact[fld]; v != nil {
+			if err := checkText("filter."+fld.Name()+"_exact", *v, -1); err != nil {
+				return nil, err
+			}
+			if fld == FieldSourceIP {
+				n := NormalizeIPFilter(*v)
+				v = &n
+			}
+			f.Exact[fld] = v
 		}
-		re, err := compilePattern("filter."+fld.Name()+"_regex", spec.Regex[fld])
+		re, err := compilePattern("filter."+fld.Name()+"_regex", deref(spec.Regex[fld]))
 		if err != nil {
 			return nil, err
 		}
 		f.Regex[fld] = re
 	}
-	f.Exact[FieldSourceIP] = NormalizeIPFilter(f.Exact[FieldSourceIP])
 	var err error
-	if f.StatusCode, err = compilePattern("filter.status_code_regex", spec.StatusCodeRegex); err != nil {
+	if f.StatusCode, err = compilePattern("filter.status_code_regex", deref(spec.StatusCodeRegex)); err != nil {
 		return nil, err
 	}
 	if n := len(spec.MetadataExact); n > MaxFilterMapEntries {
@@ -161,6 +172,13 @@ func (spec *FilterSpec) Compile(now time.Time) (*Filter, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 func validUTF8(ss ...string) bool {
@@ -240,7 +258,7 @@ func (f *Filter) Match(e *Event) bool {
 	}
 	for fld := range NumFields {
 		v := e.Value(fld)
-		if f.Exact[fld] != "" && v != f.Exact[fld] {
+		if want := f.Exact[fld]; want != nil && v != *want {
 			return false
 		}
 		if f.Regex[fld] != nil && !f.Regex[fld].MatchString(v) {

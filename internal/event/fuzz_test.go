@@ -1,6 +1,7 @@
 package event
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -16,10 +17,11 @@ func FuzzNormalize(f *testing.F) {
 		e := &Event{
 			ID: id, EventTime: now.Add(time.Duration(offset)), EventSource: src, Action: action,
 			HasStatus: true, Status: Status{Code: code}, Principal: principal, SourceIPAddress: ip,
-			Resource: resource, Workspace: ws, Metadata: map[string]string{mk: mv}, Type: Type(typ),
+			Resource: resource, WorkspaceOverride: &ws, Metadata: map[string]string{mk: mv}, Type: Type(typ),
 		}
 		if err := DefaultRules().Normalize(e, now); err != nil {
-			if !strings.Contains(err.Error(), ": ") {
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field == "" || !strings.Contains(err.Error(), fe.Field) {
 				t.Fatalf("error %q does not name a field", err)
 			}
 			return
@@ -65,9 +67,9 @@ func FuzzFilterCompile(f *testing.F) {
 	f.Add("^users/00", "(a|b", "^(0|3)$")
 	f.Fuzz(func(t *testing.T, p1, p2, p3 string) {
 		var s FilterSpec
-		s.Regex[FieldPrincipal] = p1
-		s.Regex[FieldAction] = p2
-		s.StatusCodeRegex = p3
+		s.Regex[FieldPrincipal] = new(p1)
+		s.Regex[FieldAction] = new(p2)
+		s.StatusCodeRegex = new(p3)
 		flt, err := s.Compile(now)
 		if err != nil {
 			return

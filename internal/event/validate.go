@@ -16,6 +16,7 @@ const (
 	MaxPrincipalLen      = 512  // characters
 	MaxResourceLen       = 2048 // characters
 	MaxUserAgentLen      = 1024 // characters
+	MaxWorkspaceLen      = 256  // characters, of workspace_override
 	MaxMetadataKeyLen    = 63   // characters
 	MaxMapEntries        = 64
 	MaxMapValueBytes     = 4096
@@ -51,7 +52,9 @@ func ValidateID(id string) error {
 		return fieldErr("event_id", "required")
 	}
 	if !isUUIDv4(id) {
-		return fieldErr("event_id", "must be a canonical lowercase UUID version 4 (xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx), got %q", truncate(id, 64))
+		// H2O's service words this error so, and its client's own tests
+		// compare the message (docs/COMPATIBILITY.md).
+		return &FieldError{Field: "event_id", Rule: "must be in UUIDv4 format", Text: "event_id must be in UUIDv4 format"}
 	}
 	return nil
 }
@@ -128,7 +131,7 @@ func (r Rules) Normalize(e *Event, now time.Time) error {
 	if err := checkText("resource", e.Resource, MaxResourceLen); err != nil {
 		return err
 	}
-	ws, err := resolveWorkspace(e.Workspace, e.Resource)
+	ws, err := resolveWorkspace(e.WorkspaceOverride, e.Resource)
 	if err != nil {
 		return err
 	}
@@ -147,6 +150,7 @@ func (r Rules) Normalize(e *Event, now time.Time) error {
 	n := *e
 	n.SourceIPAddress = ip
 	n.Workspace = ws
+	n.WorkspaceOverride = nil
 	if n.Type == TypeUnspecified {
 		n.Type = TypeAPI
 	}
@@ -252,21 +256,21 @@ func NormalizeIPFilter(s string) string {
 	return s
 }
 
-// resolveWorkspace returns the stored workspace: the given one if set (it
-// must agree with the resource's), else the one named in the resource.
-func resolveWorkspace(ws, resource string) (string, error) {
-	derived := WorkspaceOf(resource)
-	if ws == "" {
-		return derived, nil
+// resolveWorkspace returns the stored workspace (SPEC §2): the override
+// when present, even "" (no workspace), else the one named in the resource.
+func resolveWorkspace(override *string, resource string) (string, error) {
+	if override == nil {
+		return WorkspaceOf(resource), nil
 	}
-	if err := checkText("workspace", ws, -1); err != nil {
+	ws := *override
+	if ws == "" {
+		return "", nil
+	}
+	if err := checkText("workspace_override", ws, MaxWorkspaceLen); err != nil {
 		return "", err
 	}
 	if !ValidWorkspace(ws) {
-		return "", fieldErr("workspace", "must be of the form workspaces/<id>, got %q", truncate(ws, 64))
-	}
-	if derived != "" && derived != ws {
-		return "", fieldErr("workspace", "%q disagrees with the workspace %q named in resource", ws, derived)
+		return "", fieldErr("workspace_override", `must be "" or of the form workspaces/<id> with one non-empty segment, got %q`, truncate(ws, 64))
 	}
 	return ws, nil
 }

@@ -38,11 +38,11 @@ func TestNormalizeRejects(t *testing.T) {
 		wantMsg string // substring of the error
 	}{
 		{"id missing", func(e *Event) { e.ID = "" }, "event_id: required"},
-		{"id uppercase", func(e *Event) { e.ID = "6F1C2B9E-2F7A-4B1E-9C3D-0A1B2C3D4E5F" }, "event_id: must be a canonical lowercase UUID version 4"},
-		{"id version 1", func(e *Event) { e.ID = "6f1c2b9e-2f7a-1b1e-9c3d-0a1b2c3d4e5f" }, "event_id: must be"},
-		{"id bad variant", func(e *Event) { e.ID = "6f1c2b9e-2f7a-4b1e-7c3d-0a1b2c3d4e5f" }, "event_id: must be"},
-		{"id braces", func(e *Event) { e.ID = "{6f1c2b9e-2f7a-4b1e-9c3d-0a1b2c3d4e5f}" }, "event_id: must be"},
-		{"id no dashes", func(e *Event) { e.ID = "6f1c2b9e2f7a4b1e9c3d0a1b2c3d4e5f" }, "event_id: must be"},
+		{"id uppercase", func(e *Event) { e.ID = "6F1C2B9E-2F7A-4B1E-9C3D-0A1B2C3D4E5F" }, "event_id must be in UUIDv4 format"},
+		{"id version 1", func(e *Event) { e.ID = "6f1c2b9e-2f7a-1b1e-9c3d-0a1b2c3d4e5f" }, "event_id must be in UUIDv4 format"},
+		{"id bad variant", func(e *Event) { e.ID = "6f1c2b9e-2f7a-4b1e-7c3d-0a1b2c3d4e5f" }, "event_id must be in UUIDv4 format"},
+		{"id braces", func(e *Event) { e.ID = "{6f1c2b9e-2f7a-4b1e-9c3d-0a1b2c3d4e5f}" }, "event_id must be in UUIDv4 format"},
+		{"id no dashes", func(e *Event) { e.ID = "6f1c2b9e2f7a4b1e9c3d0a1b2c3d4e5f" }, "event_id must be in UUIDv4 format"},
 		{"event_time unset", func(e *Event) { e.EventTime = time.Time{} }, "event_time: required"},
 		{"event_time before 1970", func(e *Event) { e.EventTime = time.Unix(-1, 0) }, "event_time: must not be before 1970"},
 		{"event_time too far ahead", func(e *Event) { e.EventTime = now.Add(10*time.Minute + time.Nanosecond) }, "event_time: must not be more than 10m0s in the future"},
@@ -75,10 +75,12 @@ func TestNormalizeRejects(t *testing.T) {
 		{"ip Private capitalised", func(e *Event) { e.SourceIPAddress = "Private" }, "source_ip_address: must be"},
 		{"resource too long", func(e *Event) { e.Resource = long(2049) }, "resource: must be at most 2048 characters"},
 		{"resource bad utf8", func(e *Event) { e.Resource = "\xff" }, "resource: must be valid UTF-8"},
-		{"workspace wrong form", func(e *Event) { e.Workspace = "w1" }, "workspace: must be of the form workspaces/<id>"},
-		{"workspace empty id", func(e *Event) { e.Workspace = "workspaces/" }, "workspace: must be of the form"},
-		{"workspace nested", func(e *Event) { e.Workspace = "workspaces/a/b" }, "workspace: must be of the form"},
-		{"workspace disagrees", func(e *Event) { e.Workspace = "workspaces/w2"; e.Resource = "//x/workspaces/w1/y" }, `workspace: "workspaces/w2" disagrees with the workspace "workspaces/w1" named in resource`},
+		{"workspace_override wrong form", func(e *Event) { e.WorkspaceOverride = new("w1") }, `workspace_override: must be "" or of the form workspaces/<id>`},
+		{"workspace_override empty id", func(e *Event) { e.WorkspaceOverride = new("workspaces/") }, "workspace_override: must be"},
+		{"workspace_override nested", func(e *Event) { e.WorkspaceOverride = new("workspaces/a/b") }, "workspace_override: must be"},
+		{"workspace_override space", func(e *Event) { e.WorkspaceOverride = new("workspaces/a b") }, "workspace_override: must be"},
+		{"workspace_override too long", func(e *Event) { e.WorkspaceOverride = new("workspaces/" + long(246)) }, "workspace_override: must be at most 256 characters, got 257"},
+		{"workspace_override bad utf8", func(e *Event) { e.WorkspaceOverride = new("workspaces/\xff") }, "workspace_override: must be valid UTF-8"},
 		{"user_agent too long", func(e *Event) { e.UserAgent = long(1025) }, "user_agent: must be at most 1024 characters"},
 		{"metadata key uppercase", func(e *Event) { e.Metadata = map[string]string{"Invalid-Key": "x"} }, `metadata key "Invalid-Key": must be lowercase letters, digits or '_'`},
 		{"metadata key empty", func(e *Event) { e.Metadata = map[string]string{"": "x"} }, `metadata key "": must be 1-63 characters`},
@@ -162,12 +164,32 @@ func TestNormalizeAccepts(t *testing.T) {
 				t.Errorf("workspace %q", e.Workspace)
 			}
 		}},
-		{"workspace agrees", func(e *Event) { e.Resource = "//x/workspaces/w1"; e.Workspace = "workspaces/w1" }, nil},
-		{"workspace without resource", func(e *Event) { e.Workspace = "workspaces/w9" }, func(t *testing.T, e *Event) {
+		{"workspace input ignored", func(e *Event) { e.Resource = "//x/workspaces/w1"; e.Workspace = "workspaces/w2" }, func(t *testing.T, e *Event) {
+			if e.Workspace != "workspaces/w1" {
+				t.Errorf("workspace %q, want the one of resource", e.Workspace)
+			}
+		}},
+		{"workspace input ignored without resource", func(e *Event) { e.Workspace = "not even valid" }, func(t *testing.T, e *Event) {
+			if e.Workspace != "" {
+				t.Errorf("workspace %q, want none", e.Workspace)
+			}
+		}},
+		{"workspace_override wins over resource", func(e *Event) { e.Resource = "//x/workspaces/w1"; e.WorkspaceOverride = new("workspaces/w2") }, func(t *testing.T, e *Event) {
+			if e.Workspace != "workspaces/w2" || e.WorkspaceOverride != nil {
+				t.Errorf("workspace %q override %v, want workspaces/w2 and nil", e.Workspace, e.WorkspaceOverride)
+			}
+		}},
+		{"workspace_override empty means none", func(e *Event) { e.Resource = "//x/workspaces/w1"; e.WorkspaceOverride = new("") }, func(t *testing.T, e *Event) {
+			if e.Workspace != "" {
+				t.Errorf("workspace %q, want none", e.Workspace)
+			}
+		}},
+		{"workspace_override without resource", func(e *Event) { e.WorkspaceOverride = new("workspaces/w9") }, func(t *testing.T, e *Event) {
 			if e.Workspace != "workspaces/w9" {
 				t.Errorf("workspace %q", e.Workspace)
 			}
 		}},
+		{"workspace_override at 256 characters", func(e *Event) { e.WorkspaceOverride = new("workspaces/" + strings.Repeat("w", 245)) }, nil},
 		{"resource free form", func(e *Event) { e.Resource = "plain name with spaces" }, func(t *testing.T, e *Event) {
 			if e.Workspace != "" {
 				t.Errorf("workspace %q, want none", e.Workspace)

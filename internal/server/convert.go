@@ -11,7 +11,8 @@ import (
 )
 
 // eventFromProto converts a client's event. Output-only fields (name,
-// receive_time, login_principal) are ignored, as AIP-203 asks.
+// receive_time, login_principal, workspace) are ignored, as AIP-203 asks:
+// the workspace comes from workspace_override or the resource.
 func eventFromProto(id string, p *pb.Event) (*event.Event, error) {
 	if p == nil {
 		return nil, &event.FieldError{Field: "event", Rule: "required"}
@@ -24,7 +25,7 @@ func eventFromProto(id string, p *pb.Event) (*event.Event, error) {
 		Principal:         p.GetPrincipal(),
 		SourceIPAddress:   p.GetSourceIpAddress(),
 		Resource:          p.GetResource(),
-		Workspace:         p.GetWorkspace(),
+		WorkspaceOverride: p.WorkspaceOverride,
 		UserAgent:         p.GetUserAgent(),
 		Metadata:          p.GetMetadata(),
 		RequestParameters: p.GetRequestParameters(),
@@ -89,7 +90,7 @@ func filterSpecFromProto(f *pb.Filter) (event.FilterSpec, error) {
 		t := tc.ts.AsTime()
 		*tc.dst = &t
 	}
-	s.Exact = [event.NumFields]string{
+	s.Exact = [event.NumFields]*string{
 		event.FieldEventSource: f.EventSourceExact,
 		event.FieldAction:      f.ActionExact,
 		event.FieldPrincipal:   f.PrincipalExact,
@@ -97,7 +98,7 @@ func filterSpecFromProto(f *pb.Filter) (event.FilterSpec, error) {
 		event.FieldWorkspace:   f.WorkspaceExact,
 		event.FieldSourceIP:    f.SourceIpAddressExact,
 	}
-	s.Regex = [event.NumFields]string{
+	s.Regex = [event.NumFields]*string{
 		event.FieldEventSource: f.EventSourceRegex,
 		event.FieldAction:      f.ActionRegex,
 		event.FieldPrincipal:   f.PrincipalRegex,

@@ -50,9 +50,10 @@ func serve[T any](s *Server, ctx context.Context, rpc string, fn func(context.Co
 	return resp, nil
 }
 
-// CreateEvent implements pb.EventServiceServer.
-func (s *Server) CreateEvent(ctx context.Context, req *pb.CreateEventRequest) (*pb.Event, error) {
-	return serve(s, ctx, "CreateEvent", func(ctx context.Context, id *Identity) (*pb.Event, error) {
+// CreateEvent implements pb.EventServiceServer. The response wraps the
+// stored event, as H2O's API does.
+func (s *Server) CreateEvent(ctx context.Context, req *pb.CreateEventRequest) (*pb.CreateEventResponse, error) {
+	return serve(s, ctx, "CreateEvent", func(ctx context.Context, id *Identity) (*pb.CreateEventResponse, error) {
 		if !id.Create {
 			return nil, withClientMessage("events.create permission required", errPermissionDenied)
 		}
@@ -72,7 +73,7 @@ func (s *Server) CreateEvent(ctx context.Context, req *pb.CreateEventRequest) (*
 		}
 		s.metrics.accepted.Inc()
 		s.metrics.batchSize.Observe(1)
-		return storedEvent(e, res[0]), nil
+		return &pb.CreateEventResponse{Event: storedEvent(e, res[0])}, nil
 	})
 }
 
@@ -258,13 +259,18 @@ func errNoRead() error {
 
 // narrowToWorkspaces limits a scoped reader's search to its workspaces. A
 // workspace filter that names only workspaces outside the set is refused
-// rather than silently answered with nothing, so the caller learns why.
+// rather than silently answered with nothing, so the caller learns why; so
+// is workspace_exact "", the events without a workspace, which only global
+// readers see.
 func narrowToWorkspaces(id *Identity, f *event.Filter) error {
 	if id.ReadAll {
 		return nil
 	}
-	if ws := f.Exact[event.FieldWorkspace]; ws != "" && !slices.Contains(id.Workspaces, ws) {
-		return withClientMessage(fmt.Sprintf("filter.workspace_exact: %q is not among the workspaces you may read", ws), errPermissionDenied)
+	if ws := f.Exact[event.FieldWorkspace]; ws != nil && *ws == "" {
+		return withClientMessage(`filter.workspace_exact: "" selects events without a workspace, which only global readers may read`, errPermissionDenied)
+	}
+	if ws := f.Exact[event.FieldWorkspace]; ws != nil && !slices.Contains(id.Workspaces, *ws) {
+		return withClientMessage(fmt.Sprintf("filter.workspace_exact: %q is not among the workspaces you may read", *ws), errPermissionDenied)
 	}
 	if re := f.Regex[event.FieldWorkspace]; re != nil && !slices.ContainsFunc(id.Workspaces, re.MatchString) {
 		return withClientMessage(fmt.Sprintf("filter.workspace_regex: %q matches none of the workspaces you may read", re.String()), errPermissionDenied)

@@ -12,6 +12,7 @@
 package audittrailv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -163,7 +164,9 @@ type Event struct {
 	SourceIpAddress string `protobuf:"bytes,10,opt,name=source_ip_address,json=sourceIpAddress,proto3" json:"source_ip_address,omitempty"`
 	// Optional. The full resource name or collection acted on.
 	Resource string `protobuf:"bytes,11,opt,name=resource,proto3" json:"resource,omitempty"`
-	// Optional. `workspaces/<id>`; derived from resource when unset.
+	// Output only. The workspace the event belongs to: workspace_override
+	// when the request set it, else the first `workspaces/<id>` segment of
+	// resource, else empty. A value sent in a request is ignored.
 	Workspace string `protobuf:"bytes,12,opt,name=workspace,proto3" json:"workspace,omitempty"`
 	// Optional. The caller's user agent.
 	UserAgent string `protobuf:"bytes,13,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
@@ -172,9 +175,13 @@ type Event struct {
 	// Optional. The parameters of the audited request.
 	RequestParameters map[string]string `protobuf:"bytes,15,rep,name=request_parameters,json=requestParameters,proto3" json:"request_parameters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// The kind of event; TYPE_UNSPECIFIED is stored as TYPE_API.
-	Type          EventType `protobuf:"varint,16,opt,name=type,proto3,enum=audittrail.v1.EventType" json:"type,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Type EventType `protobuf:"varint,16,opt,name=type,proto3,enum=audittrail.v1.EventType" json:"type,omitempty"`
+	// Input only, never returned. `""` or `workspaces/<id>` (at most 256
+	// characters). When present, even as `""` (no workspace), it is the
+	// event's workspace instead of the one derived from resource.
+	WorkspaceOverride *string `protobuf:"bytes,17,opt,name=workspace_override,json=workspaceOverride,proto3,oneof" json:"workspace_override,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Event) Reset() {
@@ -319,6 +326,13 @@ func (x *Event) GetType() EventType {
 	return EventType_TYPE_UNSPECIFIED
 }
 
+func (x *Event) GetWorkspaceOverride() string {
+	if x != nil && x.WorkspaceOverride != nil {
+		return *x.WorkspaceOverride
+	}
+	return ""
+}
+
 // CreateEventRequest stores one event.
 type CreateEventRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -384,6 +398,52 @@ func (x *CreateEventRequest) GetWaitForCheckpoint() bool {
 	return false
 }
 
+// CreateEventResponse holds the event as stored: name, receive_time,
+// redacted source address and workspace filled in.
+type CreateEventResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Event         *Event                 `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateEventResponse) Reset() {
+	*x = CreateEventResponse{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateEventResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateEventResponse) ProtoMessage() {}
+
+func (x *CreateEventResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateEventResponse.ProtoReflect.Descriptor instead.
+func (*CreateEventResponse) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CreateEventResponse) GetEvent() *Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
 // BatchCreateEventsRequest stores 1 to 1000 events.
 type BatchCreateEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -398,7 +458,7 @@ type BatchCreateEventsRequest struct {
 
 func (x *BatchCreateEventsRequest) Reset() {
 	*x = BatchCreateEventsRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[3]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -410,7 +470,7 @@ func (x *BatchCreateEventsRequest) String() string {
 func (*BatchCreateEventsRequest) ProtoMessage() {}
 
 func (x *BatchCreateEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[3]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -423,7 +483,7 @@ func (x *BatchCreateEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateEventsRequest.ProtoReflect.Descriptor instead.
 func (*BatchCreateEventsRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{3}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *BatchCreateEventsRequest) GetRequests() []*CreateEventRequest {
@@ -453,7 +513,7 @@ type BatchCreateEventsResponse struct {
 
 func (x *BatchCreateEventsResponse) Reset() {
 	*x = BatchCreateEventsResponse{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[4]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -465,7 +525,7 @@ func (x *BatchCreateEventsResponse) String() string {
 func (*BatchCreateEventsResponse) ProtoMessage() {}
 
 func (x *BatchCreateEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[4]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -478,7 +538,7 @@ func (x *BatchCreateEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateEventsResponse.ProtoReflect.Descriptor instead.
 func (*BatchCreateEventsResponse) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{4}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *BatchCreateEventsResponse) GetEvents() []*Event {
@@ -495,27 +555,30 @@ func (x *BatchCreateEventsResponse) GetFailedRequests() map[int32]*Status {
 	return nil
 }
 
-// Filter selects events; every condition that is set must hold.
+// Filter selects events; every condition that is set must hold. Every
+// string condition has presence: unset (or JSON null) does not constrain,
+// while `""` is a value: `*_exact: ""` matches events whose field is empty
+// and `*_regex: ""` matches every event.
 type Filter struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// event_time >= start; default 2025-07-01T00:00:00Z.
 	StartEventTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_event_time,json=startEventTime,proto3" json:"start_event_time,omitempty"`
 	// event_time < end; default now.
 	EndEventTime         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_event_time,json=endEventTime,proto3" json:"end_event_time,omitempty"`
-	EventSourceExact     string                 `protobuf:"bytes,3,opt,name=event_source_exact,json=eventSourceExact,proto3" json:"event_source_exact,omitempty"`
-	EventSourceRegex     string                 `protobuf:"bytes,4,opt,name=event_source_regex,json=eventSourceRegex,proto3" json:"event_source_regex,omitempty"`
-	ActionExact          string                 `protobuf:"bytes,5,opt,name=action_exact,json=actionExact,proto3" json:"action_exact,omitempty"`
-	ActionRegex          string                 `protobuf:"bytes,6,opt,name=action_regex,json=actionRegex,proto3" json:"action_regex,omitempty"`
-	PrincipalExact       string                 `protobuf:"bytes,7,opt,name=principal_exact,json=principalExact,proto3" json:"principal_exact,omitempty"`
-	PrincipalRegex       string                 `protobuf:"bytes,8,opt,name=principal_regex,json=principalRegex,proto3" json:"principal_regex,omitempty"`
-	ResourceExact        string                 `protobuf:"bytes,9,opt,name=resource_exact,json=resourceExact,proto3" json:"resource_exact,omitempty"`
-	ResourceRegex        string                 `protobuf:"bytes,10,opt,name=resource_regex,json=resourceRegex,proto3" json:"resource_regex,omitempty"`
-	WorkspaceExact       string                 `protobuf:"bytes,11,opt,name=workspace_exact,json=workspaceExact,proto3" json:"workspace_exact,omitempty"`
-	WorkspaceRegex       string                 `protobuf:"bytes,12,opt,name=workspace_regex,json=workspaceRegex,proto3" json:"workspace_regex,omitempty"`
-	SourceIpAddressExact string                 `protobuf:"bytes,13,opt,name=source_ip_address_exact,json=sourceIpAddressExact,proto3" json:"source_ip_address_exact,omitempty"`
-	SourceIpAddressRegex string                 `protobuf:"bytes,14,opt,name=source_ip_address_regex,json=sourceIpAddressRegex,proto3" json:"source_ip_address_regex,omitempty"`
+	EventSourceExact     *string                `protobuf:"bytes,3,opt,name=event_source_exact,json=eventSourceExact,proto3,oneof" json:"event_source_exact,omitempty"`
+	EventSourceRegex     *string                `protobuf:"bytes,4,opt,name=event_source_regex,json=eventSourceRegex,proto3,oneof" json:"event_source_regex,omitempty"`
+	ActionExact          *string                `protobuf:"bytes,5,opt,name=action_exact,json=actionExact,proto3,oneof" json:"action_exact,omitempty"`
+	ActionRegex          *string                `protobuf:"bytes,6,opt,name=action_regex,json=actionRegex,proto3,oneof" json:"action_regex,omitempty"`
+	PrincipalExact       *string                `protobuf:"bytes,7,opt,name=principal_exact,json=principalExact,proto3,oneof" json:"principal_exact,omitempty"`
+	PrincipalRegex       *string                `protobuf:"bytes,8,opt,name=principal_regex,json=principalRegex,proto3,oneof" json:"principal_regex,omitempty"`
+	ResourceExact        *string                `protobuf:"bytes,9,opt,name=resource_exact,json=resourceExact,proto3,oneof" json:"resource_exact,omitempty"`
+	ResourceRegex        *string                `protobuf:"bytes,10,opt,name=resource_regex,json=resourceRegex,proto3,oneof" json:"resource_regex,omitempty"`
+	WorkspaceExact       *string                `protobuf:"bytes,11,opt,name=workspace_exact,json=workspaceExact,proto3,oneof" json:"workspace_exact,omitempty"`
+	WorkspaceRegex       *string                `protobuf:"bytes,12,opt,name=workspace_regex,json=workspaceRegex,proto3,oneof" json:"workspace_regex,omitempty"`
+	SourceIpAddressExact *string                `protobuf:"bytes,13,opt,name=source_ip_address_exact,json=sourceIpAddressExact,proto3,oneof" json:"source_ip_address_exact,omitempty"`
+	SourceIpAddressRegex *string                `protobuf:"bytes,14,opt,name=source_ip_address_regex,json=sourceIpAddressRegex,proto3,oneof" json:"source_ip_address_regex,omitempty"`
 	// RE2 pattern matched against the decimal status code.
-	StatusCodeRegex string `protobuf:"bytes,15,opt,name=status_code_regex,json=statusCodeRegex,proto3" json:"status_code_regex,omitempty"`
+	StatusCodeRegex *string `protobuf:"bytes,15,opt,name=status_code_regex,json=statusCodeRegex,proto3,oneof" json:"status_code_regex,omitempty"`
 	// When set, read_only must equal it.
 	ReadOnly *bool `protobuf:"varint,16,opt,name=read_only,json=readOnly,proto3,oneof" json:"read_only,omitempty"`
 	// Every pair must be present with exactly this value.
@@ -532,7 +595,7 @@ type Filter struct {
 
 func (x *Filter) Reset() {
 	*x = Filter{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[5]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -544,7 +607,7 @@ func (x *Filter) String() string {
 func (*Filter) ProtoMessage() {}
 
 func (x *Filter) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[5]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -557,7 +620,7 @@ func (x *Filter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Filter.ProtoReflect.Descriptor instead.
 func (*Filter) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{5}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Filter) GetStartEventTime() *timestamppb.Timestamp {
@@ -575,92 +638,92 @@ func (x *Filter) GetEndEventTime() *timestamppb.Timestamp {
 }
 
 func (x *Filter) GetEventSourceExact() string {
-	if x != nil {
-		return x.EventSourceExact
+	if x != nil && x.EventSourceExact != nil {
+		return *x.EventSourceExact
 	}
 	return ""
 }
 
 func (x *Filter) GetEventSourceRegex() string {
-	if x != nil {
-		return x.EventSourceRegex
+	if x != nil && x.EventSourceRegex != nil {
+		return *x.EventSourceRegex
 	}
 	return ""
 }
 
 func (x *Filter) GetActionExact() string {
-	if x != nil {
-		return x.ActionExact
+	if x != nil && x.ActionExact != nil {
+		return *x.ActionExact
 	}
 	return ""
 }
 
 func (x *Filter) GetActionRegex() string {
-	if x != nil {
-		return x.ActionRegex
+	if x != nil && x.ActionRegex != nil {
+		return *x.ActionRegex
 	}
 	return ""
 }
 
 func (x *Filter) GetPrincipalExact() string {
-	if x != nil {
-		return x.PrincipalExact
+	if x != nil && x.PrincipalExact != nil {
+		return *x.PrincipalExact
 	}
 	return ""
 }
 
 func (x *Filter) GetPrincipalRegex() string {
-	if x != nil {
-		return x.PrincipalRegex
+	if x != nil && x.PrincipalRegex != nil {
+		return *x.PrincipalRegex
 	}
 	return ""
 }
 
 func (x *Filter) GetResourceExact() string {
-	if x != nil {
-		return x.ResourceExact
+	if x != nil && x.ResourceExact != nil {
+		return *x.ResourceExact
 	}
 	return ""
 }
 
 func (x *Filter) GetResourceRegex() string {
-	if x != nil {
-		return x.ResourceRegex
+	if x != nil && x.ResourceRegex != nil {
+		return *x.ResourceRegex
 	}
 	return ""
 }
 
 func (x *Filter) GetWorkspaceExact() string {
-	if x != nil {
-		return x.WorkspaceExact
+	if x != nil && x.WorkspaceExact != nil {
+		return *x.WorkspaceExact
 	}
 	return ""
 }
 
 func (x *Filter) GetWorkspaceRegex() string {
-	if x != nil {
-		return x.WorkspaceRegex
+	if x != nil && x.WorkspaceRegex != nil {
+		return *x.WorkspaceRegex
 	}
 	return ""
 }
 
 func (x *Filter) GetSourceIpAddressExact() string {
-	if x != nil {
-		return x.SourceIpAddressExact
+	if x != nil && x.SourceIpAddressExact != nil {
+		return *x.SourceIpAddressExact
 	}
 	return ""
 }
 
 func (x *Filter) GetSourceIpAddressRegex() string {
-	if x != nil {
-		return x.SourceIpAddressRegex
+	if x != nil && x.SourceIpAddressRegex != nil {
+		return *x.SourceIpAddressRegex
 	}
 	return ""
 }
 
 func (x *Filter) GetStatusCodeRegex() string {
-	if x != nil {
-		return x.StatusCodeRegex
+	if x != nil && x.StatusCodeRegex != nil {
+		return *x.StatusCodeRegex
 	}
 	return ""
 }
@@ -715,7 +778,7 @@ type SearchEventsRequest struct {
 
 func (x *SearchEventsRequest) Reset() {
 	*x = SearchEventsRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[6]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -727,7 +790,7 @@ func (x *SearchEventsRequest) String() string {
 func (*SearchEventsRequest) ProtoMessage() {}
 
 func (x *SearchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[6]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -740,7 +803,7 @@ func (x *SearchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchEventsRequest.ProtoReflect.Descriptor instead.
 func (*SearchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{6}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SearchEventsRequest) GetFilter() *Filter {
@@ -779,7 +842,7 @@ type TailEventsRequest struct {
 
 func (x *TailEventsRequest) Reset() {
 	*x = TailEventsRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[7]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -791,7 +854,7 @@ func (x *TailEventsRequest) String() string {
 func (*TailEventsRequest) ProtoMessage() {}
 
 func (x *TailEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[7]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -804,7 +867,7 @@ func (x *TailEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TailEventsRequest.ProtoReflect.Descriptor instead.
 func (*TailEventsRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{7}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TailEventsRequest) GetFilter() *Filter {
@@ -834,7 +897,7 @@ type TailEventsResponse struct {
 
 func (x *TailEventsResponse) Reset() {
 	*x = TailEventsResponse{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[8]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -846,7 +909,7 @@ func (x *TailEventsResponse) String() string {
 func (*TailEventsResponse) ProtoMessage() {}
 
 func (x *TailEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[8]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -859,7 +922,7 @@ func (x *TailEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TailEventsResponse.ProtoReflect.Descriptor instead.
 func (*TailEventsResponse) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{8}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TailEventsResponse) GetEvent() *Event {
@@ -891,7 +954,7 @@ type SearchEventsResponse struct {
 
 func (x *SearchEventsResponse) Reset() {
 	*x = SearchEventsResponse{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[9]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -903,7 +966,7 @@ func (x *SearchEventsResponse) String() string {
 func (*SearchEventsResponse) ProtoMessage() {}
 
 func (x *SearchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[9]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -916,7 +979,7 @@ func (x *SearchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchEventsResponse.ProtoReflect.Descriptor instead.
 func (*SearchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{9}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SearchEventsResponse) GetEvents() []*Event {
@@ -951,7 +1014,7 @@ type GetEventRequest struct {
 
 func (x *GetEventRequest) Reset() {
 	*x = GetEventRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[10]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -963,7 +1026,7 @@ func (x *GetEventRequest) String() string {
 func (*GetEventRequest) ProtoMessage() {}
 
 func (x *GetEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[10]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -976,7 +1039,7 @@ func (x *GetEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEventRequest.ProtoReflect.Descriptor instead.
 func (*GetEventRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{10}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetEventRequest) GetName() string {
@@ -998,7 +1061,7 @@ type ListLogEntriesRequest struct {
 
 func (x *ListLogEntriesRequest) Reset() {
 	*x = ListLogEntriesRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[11]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1010,7 +1073,7 @@ func (x *ListLogEntriesRequest) String() string {
 func (*ListLogEntriesRequest) ProtoMessage() {}
 
 func (x *ListLogEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[11]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1023,7 +1086,7 @@ func (x *ListLogEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLogEntriesRequest.ProtoReflect.Descriptor instead.
 func (*ListLogEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{11}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListLogEntriesRequest) GetStartSeq() int64 {
@@ -1054,7 +1117,7 @@ type LogEntry struct {
 
 func (x *LogEntry) Reset() {
 	*x = LogEntry{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[12]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1129,7 @@ func (x *LogEntry) String() string {
 func (*LogEntry) ProtoMessage() {}
 
 func (x *LogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[12]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1142,7 @@ func (x *LogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogEntry.ProtoReflect.Descriptor instead.
 func (*LogEntry) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{12}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LogEntry) GetSeq() int64 {
@@ -1120,7 +1183,7 @@ type ListLogEntriesResponse struct {
 
 func (x *ListLogEntriesResponse) Reset() {
 	*x = ListLogEntriesResponse{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[13]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1195,7 @@ func (x *ListLogEntriesResponse) String() string {
 func (*ListLogEntriesResponse) ProtoMessage() {}
 
 func (x *ListLogEntriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[13]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1208,7 @@ func (x *ListLogEntriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLogEntriesResponse.ProtoReflect.Descriptor instead.
 func (*ListLogEntriesResponse) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{13}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListLogEntriesResponse) GetEntries() []*LogEntry {
@@ -1167,7 +1230,7 @@ type ListCheckpointsRequest struct {
 
 func (x *ListCheckpointsRequest) Reset() {
 	*x = ListCheckpointsRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[14]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1179,7 +1242,7 @@ func (x *ListCheckpointsRequest) String() string {
 func (*ListCheckpointsRequest) ProtoMessage() {}
 
 func (x *ListCheckpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[14]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1192,7 +1255,7 @@ func (x *ListCheckpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCheckpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListCheckpointsRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{14}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListCheckpointsRequest) GetStartSize() int64 {
@@ -1219,7 +1282,7 @@ type ListCheckpointsResponse struct {
 
 func (x *ListCheckpointsResponse) Reset() {
 	*x = ListCheckpointsResponse{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[15]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1231,7 +1294,7 @@ func (x *ListCheckpointsResponse) String() string {
 func (*ListCheckpointsResponse) ProtoMessage() {}
 
 func (x *ListCheckpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[15]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1244,7 +1307,7 @@ func (x *ListCheckpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCheckpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListCheckpointsResponse) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{15}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListCheckpointsResponse) GetCheckpoints() []*Checkpoint {
@@ -1265,7 +1328,7 @@ type GetCheckpointRequest struct {
 
 func (x *GetCheckpointRequest) Reset() {
 	*x = GetCheckpointRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[16]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1340,7 @@ func (x *GetCheckpointRequest) String() string {
 func (*GetCheckpointRequest) ProtoMessage() {}
 
 func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[16]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1353,7 @@ func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*GetCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{16}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetCheckpointRequest) GetTreeSize() int64 {
@@ -1320,7 +1383,7 @@ type Checkpoint struct {
 
 func (x *Checkpoint) Reset() {
 	*x = Checkpoint{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[17]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +1395,7 @@ func (x *Checkpoint) String() string {
 func (*Checkpoint) ProtoMessage() {}
 
 func (x *Checkpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[17]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +1408,7 @@ func (x *Checkpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
 func (*Checkpoint) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{17}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Checkpoint) GetOrigin() string {
@@ -1398,7 +1461,7 @@ type GetInclusionProofRequest struct {
 
 func (x *GetInclusionProofRequest) Reset() {
 	*x = GetInclusionProofRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[18]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1410,7 +1473,7 @@ func (x *GetInclusionProofRequest) String() string {
 func (*GetInclusionProofRequest) ProtoMessage() {}
 
 func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[18]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1423,7 +1486,7 @@ func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofRequest.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{18}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetInclusionProofRequest) GetName() string {
@@ -1464,7 +1527,7 @@ type InclusionProof struct {
 
 func (x *InclusionProof) Reset() {
 	*x = InclusionProof{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[19]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1476,7 +1539,7 @@ func (x *InclusionProof) String() string {
 func (*InclusionProof) ProtoMessage() {}
 
 func (x *InclusionProof) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[19]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1489,7 +1552,7 @@ func (x *InclusionProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InclusionProof.ProtoReflect.Descriptor instead.
 func (*InclusionProof) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{19}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *InclusionProof) GetSeq() int64 {
@@ -1532,7 +1595,7 @@ type GetConsistencyProofRequest struct {
 
 func (x *GetConsistencyProofRequest) Reset() {
 	*x = GetConsistencyProofRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[20]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1607,7 @@ func (x *GetConsistencyProofRequest) String() string {
 func (*GetConsistencyProofRequest) ProtoMessage() {}
 
 func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[20]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1620,7 @@ func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofRequest.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{20}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetConsistencyProofRequest) GetFromSize() int64 {
@@ -1586,7 +1649,7 @@ type ConsistencyProof struct {
 
 func (x *ConsistencyProof) Reset() {
 	*x = ConsistencyProof{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[21]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1598,7 +1661,7 @@ func (x *ConsistencyProof) String() string {
 func (*ConsistencyProof) ProtoMessage() {}
 
 func (x *ConsistencyProof) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[21]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1611,7 +1674,7 @@ func (x *ConsistencyProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsistencyProof.ProtoReflect.Descriptor instead.
 func (*ConsistencyProof) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{21}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ConsistencyProof) GetFromSize() int64 {
@@ -1646,7 +1709,7 @@ type GetEventProofRequest struct {
 
 func (x *GetEventProofRequest) Reset() {
 	*x = GetEventProofRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[22]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1658,7 +1721,7 @@ func (x *GetEventProofRequest) String() string {
 func (*GetEventProofRequest) ProtoMessage() {}
 
 func (x *GetEventProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[22]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1671,7 +1734,7 @@ func (x *GetEventProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEventProofRequest.ProtoReflect.Descriptor instead.
 func (*GetEventProofRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{22}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetEventProofRequest) GetName() string {
@@ -1704,7 +1767,7 @@ type EventProof struct {
 
 func (x *EventProof) Reset() {
 	*x = EventProof{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[23]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1716,7 +1779,7 @@ func (x *EventProof) String() string {
 func (*EventProof) ProtoMessage() {}
 
 func (x *EventProof) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[23]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1729,7 +1792,7 @@ func (x *EventProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventProof.ProtoReflect.Descriptor instead.
 func (*EventProof) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{23}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *EventProof) GetEvent() *Event {
@@ -1802,7 +1865,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[24]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1814,7 +1877,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[24]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1827,7 +1890,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{24}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Token) GetId() string {
@@ -1894,7 +1957,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[25]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +1969,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[25]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +1982,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{25}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreateTokenRequest) GetPrincipal() string {
@@ -1955,7 +2018,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[26]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1967,7 +2030,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[26]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1980,7 +2043,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{26}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CreateTokenResponse) GetToken() *Token {
@@ -2006,7 +2069,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[27]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2018,7 +2081,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[27]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2031,7 +2094,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{27}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{28}
 }
 
 // ListTokensResponse lists tokens, oldest first.
@@ -2044,7 +2107,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[28]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2056,7 +2119,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[28]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2069,7 +2132,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{28}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -2090,7 +2153,7 @@ type RevokeTokensRequest struct {
 
 func (x *RevokeTokensRequest) Reset() {
 	*x = RevokeTokensRequest{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[29]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2102,7 +2165,7 @@ func (x *RevokeTokensRequest) String() string {
 func (*RevokeTokensRequest) ProtoMessage() {}
 
 func (x *RevokeTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[29]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2115,7 +2178,7 @@ func (x *RevokeTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokensRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokensRequest) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{29}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RevokeTokensRequest) GetId() string {
@@ -2142,7 +2205,7 @@ type RevokeTokensResponse struct {
 
 func (x *RevokeTokensResponse) Reset() {
 	*x = RevokeTokensResponse{}
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[30]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2154,7 +2217,7 @@ func (x *RevokeTokensResponse) String() string {
 func (*RevokeTokensResponse) ProtoMessage() {}
 
 func (x *RevokeTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[30]
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2167,7 +2230,7 @@ func (x *RevokeTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokensResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokensResponse) Descriptor() ([]byte, []int) {
-	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{30}
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RevokeTokensResponse) GetTokens() []*Token {
@@ -2181,40 +2244,46 @@ var File_api_audittrail_v1_audittrail_proto protoreflect.FileDescriptor
 
 const file_api_audittrail_v1_audittrail_proto_rawDesc = "" +
 	"\n" +
-	"\"api/audittrail/v1/audittrail.proto\x12\raudittrail.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"6\n" +
+	"\"api/audittrail/v1/audittrail.proto\x12\raudittrail.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"D\n" +
 	"\x06Status\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xb5\x06\n" +
-	"\x05Event\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x129\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage:\f\x92A\t\n" +
+	"\a\xd2\x01\x04code\"\xef\a\n" +
+	"\x05Event\x12\x19\n" +
+	"\x04name\x18\x01 \x01(\tB\x05\x92A\x02@\x01R\x04name\x129\n" +
 	"\n" +
-	"event_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\teventTime\x12=\n" +
-	"\freceive_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vreceiveTime\x12!\n" +
+	"event_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\teventTime\x12D\n" +
+	"\freceive_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x05\x92A\x02@\x01R\vreceiveTime\x12!\n" +
 	"\fevent_source\x18\x04 \x01(\tR\veventSource\x12\x16\n" +
 	"\x06action\x18\x05 \x01(\tR\x06action\x12\x1b\n" +
 	"\tread_only\x18\x06 \x01(\bR\breadOnly\x12-\n" +
 	"\x06status\x18\a \x01(\v2\x15.audittrail.v1.StatusR\x06status\x12\x1c\n" +
-	"\tprincipal\x18\b \x01(\tR\tprincipal\x12'\n" +
-	"\x0flogin_principal\x18\t \x01(\tR\x0eloginPrincipal\x12*\n" +
+	"\tprincipal\x18\b \x01(\tR\tprincipal\x12.\n" +
+	"\x0flogin_principal\x18\t \x01(\tB\x05\x92A\x02@\x01R\x0eloginPrincipal\x12*\n" +
 	"\x11source_ip_address\x18\n" +
 	" \x01(\tR\x0fsourceIpAddress\x12\x1a\n" +
-	"\bresource\x18\v \x01(\tR\bresource\x12\x1c\n" +
-	"\tworkspace\x18\f \x01(\tR\tworkspace\x12\x1d\n" +
+	"\bresource\x18\v \x01(\tR\bresource\x12#\n" +
+	"\tworkspace\x18\f \x01(\tB\x05\x92A\x02@\x01R\tworkspace\x12\x1d\n" +
 	"\n" +
 	"user_agent\x18\r \x01(\tR\tuserAgent\x12>\n" +
 	"\bmetadata\x18\x0e \x03(\v2\".audittrail.v1.Event.MetadataEntryR\bmetadata\x12Z\n" +
 	"\x12request_parameters\x18\x0f \x03(\v2+.audittrail.v1.Event.RequestParametersEntryR\x11requestParameters\x12,\n" +
-	"\x04type\x18\x10 \x01(\x0e2\x18.audittrail.v1.EventTypeR\x04type\x1a;\n" +
+	"\x04type\x18\x10 \x01(\x0e2\x18.audittrail.v1.EventTypeR\x04type\x122\n" +
+	"\x12workspace_override\x18\x11 \x01(\tH\x00R\x11workspaceOverride\x88\x01\x01\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aD\n" +
 	"\x16RequestParametersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8b\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:Q\x92AN\n" +
+	"L\xd2\x01\teventTime\xd2\x01\veventSource\xd2\x01\x06action\xd2\x01\breadOnly\xd2\x01\tprincipal\xd2\x01\x0fsourceIpAddressB\x15\n" +
+	"\x13_workspace_override\"\x8b\x01\n" +
 	"\x12CreateEventRequest\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12*\n" +
 	"\x05event\x18\x02 \x01(\v2\x14.audittrail.v1.EventR\x05event\x12.\n" +
-	"\x13wait_for_checkpoint\x18\x03 \x01(\bR\x11waitForCheckpoint\"\x89\x01\n" +
+	"\x13wait_for_checkpoint\x18\x03 \x01(\bR\x11waitForCheckpoint\"A\n" +
+	"\x13CreateEventResponse\x12*\n" +
+	"\x05event\x18\x01 \x01(\v2\x14.audittrail.v1.EventR\x05event\"\x89\x01\n" +
 	"\x18BatchCreateEventsRequest\x12=\n" +
 	"\brequests\x18\x01 \x03(\v2!.audittrail.v1.CreateEventRequestR\brequests\x12.\n" +
 	"\x13wait_for_checkpoint\x18\x02 \x01(\bR\x11waitForCheckpoint\"\x8a\x02\n" +
@@ -2223,25 +2292,26 @@ const file_api_audittrail_v1_audittrail_proto_rawDesc = "" +
 	"\x0ffailed_requests\x18\x02 \x03(\v2<.audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntryR\x0efailedRequests\x1aX\n" +
 	"\x13FailedRequestsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\x05R\x03key\x12+\n" +
-	"\x05value\x18\x02 \x01(\v2\x15.audittrail.v1.StatusR\x05value:\x028\x01\"\x92\t\n" +
+	"\x05value\x18\x02 \x01(\v2\x15.audittrail.v1.StatusR\x05value:\x028\x01\"\xe7\v\n" +
 	"\x06Filter\x12D\n" +
 	"\x10start_event_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x0estartEventTime\x12@\n" +
-	"\x0eend_event_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\fendEventTime\x12,\n" +
-	"\x12event_source_exact\x18\x03 \x01(\tR\x10eventSourceExact\x12,\n" +
-	"\x12event_source_regex\x18\x04 \x01(\tR\x10eventSourceRegex\x12!\n" +
-	"\faction_exact\x18\x05 \x01(\tR\vactionExact\x12!\n" +
-	"\faction_regex\x18\x06 \x01(\tR\vactionRegex\x12'\n" +
-	"\x0fprincipal_exact\x18\a \x01(\tR\x0eprincipalExact\x12'\n" +
-	"\x0fprincipal_regex\x18\b \x01(\tR\x0eprincipalRegex\x12%\n" +
-	"\x0eresource_exact\x18\t \x01(\tR\rresourceExact\x12%\n" +
+	"\x0eend_event_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\fendEventTime\x121\n" +
+	"\x12event_source_exact\x18\x03 \x01(\tH\x00R\x10eventSourceExact\x88\x01\x01\x121\n" +
+	"\x12event_source_regex\x18\x04 \x01(\tH\x01R\x10eventSourceRegex\x88\x01\x01\x12&\n" +
+	"\faction_exact\x18\x05 \x01(\tH\x02R\vactionExact\x88\x01\x01\x12&\n" +
+	"\faction_regex\x18\x06 \x01(\tH\x03R\vactionRegex\x88\x01\x01\x12,\n" +
+	"\x0fprincipal_exact\x18\a \x01(\tH\x04R\x0eprincipalExact\x88\x01\x01\x12,\n" +
+	"\x0fprincipal_regex\x18\b \x01(\tH\x05R\x0eprincipalRegex\x88\x01\x01\x12*\n" +
+	"\x0eresource_exact\x18\t \x01(\tH\x06R\rresourceExact\x88\x01\x01\x12*\n" +
 	"\x0eresource_regex\x18\n" +
-	" \x01(\tR\rresourceRegex\x12'\n" +
-	"\x0fworkspace_exact\x18\v \x01(\tR\x0eworkspaceExact\x12'\n" +
-	"\x0fworkspace_regex\x18\f \x01(\tR\x0eworkspaceRegex\x125\n" +
-	"\x17source_ip_address_exact\x18\r \x01(\tR\x14sourceIpAddressExact\x125\n" +
-	"\x17source_ip_address_regex\x18\x0e \x01(\tR\x14sourceIpAddressRegex\x12*\n" +
-	"\x11status_code_regex\x18\x0f \x01(\tR\x0fstatusCodeRegex\x12 \n" +
-	"\tread_only\x18\x10 \x01(\bH\x00R\breadOnly\x88\x01\x01\x12O\n" +
+	" \x01(\tH\aR\rresourceRegex\x88\x01\x01\x12,\n" +
+	"\x0fworkspace_exact\x18\v \x01(\tH\bR\x0eworkspaceExact\x88\x01\x01\x12,\n" +
+	"\x0fworkspace_regex\x18\f \x01(\tH\tR\x0eworkspaceRegex\x88\x01\x01\x12:\n" +
+	"\x17source_ip_address_exact\x18\r \x01(\tH\n" +
+	"R\x14sourceIpAddressExact\x88\x01\x01\x12:\n" +
+	"\x17source_ip_address_regex\x18\x0e \x01(\tH\vR\x14sourceIpAddressRegex\x88\x01\x01\x12/\n" +
+	"\x11status_code_regex\x18\x0f \x01(\tH\fR\x0fstatusCodeRegex\x88\x01\x01\x12 \n" +
+	"\tread_only\x18\x10 \x01(\bH\rR\breadOnly\x88\x01\x01\x12O\n" +
 	"\x0emetadata_exact\x18\x11 \x03(\v2(.audittrail.v1.Filter.MetadataExactEntryR\rmetadataExact\x12O\n" +
 	"\x0emetadata_regex\x18\x12 \x03(\v2(.audittrail.v1.Filter.MetadataRegexEntryR\rmetadataRegex\x12=\n" +
 	"\rinclude_types\x18\x13 \x03(\x0e2\x18.audittrail.v1.EventTypeR\fincludeTypes\x12=\n" +
@@ -2251,7 +2321,20 @@ const file_api_audittrail_v1_audittrail_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a@\n" +
 	"\x12MetadataRegexEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\f\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x15\n" +
+	"\x13_event_source_exactB\x15\n" +
+	"\x13_event_source_regexB\x0f\n" +
+	"\r_action_exactB\x0f\n" +
+	"\r_action_regexB\x12\n" +
+	"\x10_principal_exactB\x12\n" +
+	"\x10_principal_regexB\x11\n" +
+	"\x0f_resource_exactB\x11\n" +
+	"\x0f_resource_regexB\x12\n" +
+	"\x10_workspace_exactB\x12\n" +
+	"\x10_workspace_regexB\x1a\n" +
+	"\x18_source_ip_address_exactB\x1a\n" +
+	"\x18_source_ip_address_regexB\x14\n" +
+	"\x12_status_code_regexB\f\n" +
 	"\n" +
 	"_read_only\"\x80\x01\n" +
 	"\x13SearchEventsRequest\x12-\n" +
@@ -2362,9 +2445,9 @@ const file_api_audittrail_v1_audittrail_proto_rawDesc = "" +
 	"\tEventType\x12\x14\n" +
 	"\x10TYPE_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bTYPE_API\x10\x01\x12\x0f\n" +
-	"\vTYPE_SYSTEM\x10\x022\xae\x03\n" +
-	"\fEventService\x12F\n" +
-	"\vCreateEvent\x12!.audittrail.v1.CreateEventRequest\x1a\x14.audittrail.v1.Event\x12f\n" +
+	"\vTYPE_SYSTEM\x10\x022\xbc\x03\n" +
+	"\fEventService\x12T\n" +
+	"\vCreateEvent\x12!.audittrail.v1.CreateEventRequest\x1a\".audittrail.v1.CreateEventResponse\x12f\n" +
 	"\x11BatchCreateEvents\x12'.audittrail.v1.BatchCreateEventsRequest\x1a(.audittrail.v1.BatchCreateEventsResponse\x12W\n" +
 	"\fSearchEvents\x12\".audittrail.v1.SearchEventsRequest\x1a#.audittrail.v1.SearchEventsResponse\x12@\n" +
 	"\bGetEvent\x12\x1e.audittrail.v1.GetEventRequest\x1a\x14.audittrail.v1.Event\x12S\n" +
@@ -2382,7 +2465,15 @@ const file_api_audittrail_v1_audittrail_proto_rawDesc = "" +
 	"\vCreateToken\x12!.audittrail.v1.CreateTokenRequest\x1a\".audittrail.v1.CreateTokenResponse\x12Q\n" +
 	"\n" +
 	"ListTokens\x12 .audittrail.v1.ListTokensRequest\x1a!.audittrail.v1.ListTokensResponse\x12W\n" +
-	"\fRevokeTokens\x12\".audittrail.v1.RevokeTokensRequest\x1a#.audittrail.v1.RevokeTokensResponseBAZ?github.com/audittrail/audittrail/api/audittrail/v1;audittrailv1b\x06proto3"
+	"\fRevokeTokens\x12\".audittrail.v1.RevokeTokensRequest\x1a#.audittrail.v1.RevokeTokensResponseB\xad\x03\x92A\xe8\x02\x12\xa7\x01\n" +
+	"\x0eaudittrail API\x12\x82\x01Immutable audit events: create, search and prove them. Errors are {\"code\": N, \"message\": \"...\"} with the gRPC code mapped to HTTP.*\f\n" +
+	"\n" +
+	"Apache-2.02\x02v12\x10application/json:\x10application/jsonZ\x89\x01\n" +
+	"\x86\x01\n" +
+	"\x06bearer\x12|\b\x02\x12gA bearer token: `Authorization: Bearer <token>` (an OIDC access token or a token issued by the server).\x1a\rAuthorization \x02b\f\n" +
+	"\n" +
+	"\n" +
+	"\x06bearer\x12\x00Z?github.com/audittrail/audittrail/api/audittrail/v1;audittrailv1b\x06proto3"
 
 var (
 	file_api_audittrail_v1_audittrail_proto_rawDescOnce sync.Once
@@ -2397,114 +2488,116 @@ func file_api_audittrail_v1_audittrail_proto_rawDescGZIP() []byte {
 }
 
 var file_api_audittrail_v1_audittrail_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_api_audittrail_v1_audittrail_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_api_audittrail_v1_audittrail_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_api_audittrail_v1_audittrail_proto_goTypes = []any{
 	(EventType)(0),                     // 0: audittrail.v1.EventType
 	(*Status)(nil),                     // 1: audittrail.v1.Status
 	(*Event)(nil),                      // 2: audittrail.v1.Event
 	(*CreateEventRequest)(nil),         // 3: audittrail.v1.CreateEventRequest
-	(*BatchCreateEventsRequest)(nil),   // 4: audittrail.v1.BatchCreateEventsRequest
-	(*BatchCreateEventsResponse)(nil),  // 5: audittrail.v1.BatchCreateEventsResponse
-	(*Filter)(nil),                     // 6: audittrail.v1.Filter
-	(*SearchEventsRequest)(nil),        // 7: audittrail.v1.SearchEventsRequest
-	(*TailEventsRequest)(nil),          // 8: audittrail.v1.TailEventsRequest
-	(*TailEventsResponse)(nil),         // 9: audittrail.v1.TailEventsResponse
-	(*SearchEventsResponse)(nil),       // 10: audittrail.v1.SearchEventsResponse
-	(*GetEventRequest)(nil),            // 11: audittrail.v1.GetEventRequest
-	(*ListLogEntriesRequest)(nil),      // 12: audittrail.v1.ListLogEntriesRequest
-	(*LogEntry)(nil),                   // 13: audittrail.v1.LogEntry
-	(*ListLogEntriesResponse)(nil),     // 14: audittrail.v1.ListLogEntriesResponse
-	(*ListCheckpointsRequest)(nil),     // 15: audittrail.v1.ListCheckpointsRequest
-	(*ListCheckpointsResponse)(nil),    // 16: audittrail.v1.ListCheckpointsResponse
-	(*GetCheckpointRequest)(nil),       // 17: audittrail.v1.GetCheckpointRequest
-	(*Checkpoint)(nil),                 // 18: audittrail.v1.Checkpoint
-	(*GetInclusionProofRequest)(nil),   // 19: audittrail.v1.GetInclusionProofRequest
-	(*InclusionProof)(nil),             // 20: audittrail.v1.InclusionProof
-	(*GetConsistencyProofRequest)(nil), // 21: audittrail.v1.GetConsistencyProofRequest
-	(*ConsistencyProof)(nil),           // 22: audittrail.v1.ConsistencyProof
-	(*GetEventProofRequest)(nil),       // 23: audittrail.v1.GetEventProofRequest
-	(*EventProof)(nil),                 // 24: audittrail.v1.EventProof
-	(*Token)(nil),                      // 25: audittrail.v1.Token
-	(*CreateTokenRequest)(nil),         // 26: audittrail.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),        // 27: audittrail.v1.CreateTokenResponse
-	(*ListTokensRequest)(nil),          // 28: audittrail.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),         // 29: audittrail.v1.ListTokensResponse
-	(*RevokeTokensRequest)(nil),        // 30: audittrail.v1.RevokeTokensRequest
-	(*RevokeTokensResponse)(nil),       // 31: audittrail.v1.RevokeTokensResponse
-	nil,                                // 32: audittrail.v1.Event.MetadataEntry
-	nil,                                // 33: audittrail.v1.Event.RequestParametersEntry
-	nil,                                // 34: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
-	nil,                                // 35: audittrail.v1.Filter.MetadataExactEntry
-	nil,                                // 36: audittrail.v1.Filter.MetadataRegexEntry
-	(*timestamppb.Timestamp)(nil),      // 37: google.protobuf.Timestamp
+	(*CreateEventResponse)(nil),        // 4: audittrail.v1.CreateEventResponse
+	(*BatchCreateEventsRequest)(nil),   // 5: audittrail.v1.BatchCreateEventsRequest
+	(*BatchCreateEventsResponse)(nil),  // 6: audittrail.v1.BatchCreateEventsResponse
+	(*Filter)(nil),                     // 7: audittrail.v1.Filter
+	(*SearchEventsRequest)(nil),        // 8: audittrail.v1.SearchEventsRequest
+	(*TailEventsRequest)(nil),          // 9: audittrail.v1.TailEventsRequest
+	(*TailEventsResponse)(nil),         // 10: audittrail.v1.TailEventsResponse
+	(*SearchEventsResponse)(nil),       // 11: audittrail.v1.SearchEventsResponse
+	(*GetEventRequest)(nil),            // 12: audittrail.v1.GetEventRequest
+	(*ListLogEntriesRequest)(nil),      // 13: audittrail.v1.ListLogEntriesRequest
+	(*LogEntry)(nil),                   // 14: audittrail.v1.LogEntry
+	(*ListLogEntriesResponse)(nil),     // 15: audittrail.v1.ListLogEntriesResponse
+	(*ListCheckpointsRequest)(nil),     // 16: audittrail.v1.ListCheckpointsRequest
+	(*ListCheckpointsResponse)(nil),    // 17: audittrail.v1.ListCheckpointsResponse
+	(*GetCheckpointRequest)(nil),       // 18: audittrail.v1.GetCheckpointRequest
+	(*Checkpoint)(nil),                 // 19: audittrail.v1.Checkpoint
+	(*GetInclusionProofRequest)(nil),   // 20: audittrail.v1.GetInclusionProofRequest
+	(*InclusionProof)(nil),             // 21: audittrail.v1.InclusionProof
+	(*GetConsistencyProofRequest)(nil), // 22: audittrail.v1.GetConsistencyProofRequest
+	(*ConsistencyProof)(nil),           // 23: audittrail.v1.ConsistencyProof
+	(*GetEventProofRequest)(nil),       // 24: audittrail.v1.GetEventProofRequest
+	(*EventProof)(nil),                 // 25: audittrail.v1.EventProof
+	(*Token)(nil),                      // 26: audittrail.v1.Token
+	(*CreateTokenRequest)(nil),         // 27: audittrail.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),        // 28: audittrail.v1.CreateTokenResponse
+	(*ListTokensRequest)(nil),          // 29: audittrail.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),         // 30: audittrail.v1.ListTokensResponse
+	(*RevokeTokensRequest)(nil),        // 31: audittrail.v1.RevokeTokensRequest
+	(*RevokeTokensResponse)(nil),       // 32: audittrail.v1.RevokeTokensResponse
+	nil,                                // 33: audittrail.v1.Event.MetadataEntry
+	nil,                                // 34: audittrail.v1.Event.RequestParametersEntry
+	nil,                                // 35: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
+	nil,                                // 36: audittrail.v1.Filter.MetadataExactEntry
+	nil,                                // 37: audittrail.v1.Filter.MetadataRegexEntry
+	(*timestamppb.Timestamp)(nil),      // 38: google.protobuf.Timestamp
 }
 var file_api_audittrail_v1_audittrail_proto_depIdxs = []int32{
-	37, // 0: audittrail.v1.Event.event_time:type_name -> google.protobuf.Timestamp
-	37, // 1: audittrail.v1.Event.receive_time:type_name -> google.protobuf.Timestamp
+	38, // 0: audittrail.v1.Event.event_time:type_name -> google.protobuf.Timestamp
+	38, // 1: audittrail.v1.Event.receive_time:type_name -> google.protobuf.Timestamp
 	1,  // 2: audittrail.v1.Event.status:type_name -> audittrail.v1.Status
-	32, // 3: audittrail.v1.Event.metadata:type_name -> audittrail.v1.Event.MetadataEntry
-	33, // 4: audittrail.v1.Event.request_parameters:type_name -> audittrail.v1.Event.RequestParametersEntry
+	33, // 3: audittrail.v1.Event.metadata:type_name -> audittrail.v1.Event.MetadataEntry
+	34, // 4: audittrail.v1.Event.request_parameters:type_name -> audittrail.v1.Event.RequestParametersEntry
 	0,  // 5: audittrail.v1.Event.type:type_name -> audittrail.v1.EventType
 	2,  // 6: audittrail.v1.CreateEventRequest.event:type_name -> audittrail.v1.Event
-	3,  // 7: audittrail.v1.BatchCreateEventsRequest.requests:type_name -> audittrail.v1.CreateEventRequest
-	2,  // 8: audittrail.v1.BatchCreateEventsResponse.events:type_name -> audittrail.v1.Event
-	34, // 9: audittrail.v1.BatchCreateEventsResponse.failed_requests:type_name -> audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
-	37, // 10: audittrail.v1.Filter.start_event_time:type_name -> google.protobuf.Timestamp
-	37, // 11: audittrail.v1.Filter.end_event_time:type_name -> google.protobuf.Timestamp
-	35, // 12: audittrail.v1.Filter.metadata_exact:type_name -> audittrail.v1.Filter.MetadataExactEntry
-	36, // 13: audittrail.v1.Filter.metadata_regex:type_name -> audittrail.v1.Filter.MetadataRegexEntry
-	0,  // 14: audittrail.v1.Filter.include_types:type_name -> audittrail.v1.EventType
-	0,  // 15: audittrail.v1.Filter.exclude_types:type_name -> audittrail.v1.EventType
-	6,  // 16: audittrail.v1.SearchEventsRequest.filter:type_name -> audittrail.v1.Filter
-	6,  // 17: audittrail.v1.TailEventsRequest.filter:type_name -> audittrail.v1.Filter
-	2,  // 18: audittrail.v1.TailEventsResponse.event:type_name -> audittrail.v1.Event
-	2,  // 19: audittrail.v1.SearchEventsResponse.events:type_name -> audittrail.v1.Event
-	37, // 20: audittrail.v1.SearchEventsResponse.searched_until_time:type_name -> google.protobuf.Timestamp
-	13, // 21: audittrail.v1.ListLogEntriesResponse.entries:type_name -> audittrail.v1.LogEntry
-	18, // 22: audittrail.v1.ListCheckpointsResponse.checkpoints:type_name -> audittrail.v1.Checkpoint
-	2,  // 23: audittrail.v1.EventProof.event:type_name -> audittrail.v1.Event
-	20, // 24: audittrail.v1.EventProof.inclusion:type_name -> audittrail.v1.InclusionProof
-	18, // 25: audittrail.v1.EventProof.checkpoint:type_name -> audittrail.v1.Checkpoint
-	37, // 26: audittrail.v1.Token.create_time:type_name -> google.protobuf.Timestamp
-	37, // 27: audittrail.v1.Token.expire_time:type_name -> google.protobuf.Timestamp
-	37, // 28: audittrail.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
-	25, // 29: audittrail.v1.CreateTokenResponse.token:type_name -> audittrail.v1.Token
-	25, // 30: audittrail.v1.ListTokensResponse.tokens:type_name -> audittrail.v1.Token
-	25, // 31: audittrail.v1.RevokeTokensResponse.tokens:type_name -> audittrail.v1.Token
-	1,  // 32: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry.value:type_name -> audittrail.v1.Status
-	3,  // 33: audittrail.v1.EventService.CreateEvent:input_type -> audittrail.v1.CreateEventRequest
-	4,  // 34: audittrail.v1.EventService.BatchCreateEvents:input_type -> audittrail.v1.BatchCreateEventsRequest
-	7,  // 35: audittrail.v1.EventService.SearchEvents:input_type -> audittrail.v1.SearchEventsRequest
-	11, // 36: audittrail.v1.EventService.GetEvent:input_type -> audittrail.v1.GetEventRequest
-	8,  // 37: audittrail.v1.EventService.TailEvents:input_type -> audittrail.v1.TailEventsRequest
-	17, // 38: audittrail.v1.LogService.GetCheckpoint:input_type -> audittrail.v1.GetCheckpointRequest
-	19, // 39: audittrail.v1.LogService.GetInclusionProof:input_type -> audittrail.v1.GetInclusionProofRequest
-	21, // 40: audittrail.v1.LogService.GetConsistencyProof:input_type -> audittrail.v1.GetConsistencyProofRequest
-	23, // 41: audittrail.v1.LogService.GetEventProof:input_type -> audittrail.v1.GetEventProofRequest
-	12, // 42: audittrail.v1.LogService.ListLogEntries:input_type -> audittrail.v1.ListLogEntriesRequest
-	15, // 43: audittrail.v1.LogService.ListCheckpoints:input_type -> audittrail.v1.ListCheckpointsRequest
-	26, // 44: audittrail.v1.TokenService.CreateToken:input_type -> audittrail.v1.CreateTokenRequest
-	28, // 45: audittrail.v1.TokenService.ListTokens:input_type -> audittrail.v1.ListTokensRequest
-	30, // 46: audittrail.v1.TokenService.RevokeTokens:input_type -> audittrail.v1.RevokeTokensRequest
-	2,  // 47: audittrail.v1.EventService.CreateEvent:output_type -> audittrail.v1.Event
-	5,  // 48: audittrail.v1.EventService.BatchCreateEvents:output_type -> audittrail.v1.BatchCreateEventsResponse
-	10, // 49: audittrail.v1.EventService.SearchEvents:output_type -> audittrail.v1.SearchEventsResponse
-	2,  // 50: audittrail.v1.EventService.GetEvent:output_type -> audittrail.v1.Event
-	9,  // 51: audittrail.v1.EventService.TailEvents:output_type -> audittrail.v1.TailEventsResponse
-	18, // 52: audittrail.v1.LogService.GetCheckpoint:output_type -> audittrail.v1.Checkpoint
-	20, // 53: audittrail.v1.LogService.GetInclusionProof:output_type -> audittrail.v1.InclusionProof
-	22, // 54: audittrail.v1.LogService.GetConsistencyProof:output_type -> audittrail.v1.ConsistencyProof
-	24, // 55: audittrail.v1.LogService.GetEventProof:output_type -> audittrail.v1.EventProof
-	14, // 56: audittrail.v1.LogService.ListLogEntries:output_type -> audittrail.v1.ListLogEntriesResponse
-	16, // 57: audittrail.v1.LogService.ListCheckpoints:output_type -> audittrail.v1.ListCheckpointsResponse
-	27, // 58: audittrail.v1.TokenService.CreateToken:output_type -> audittrail.v1.CreateTokenResponse
-	29, // 59: audittrail.v1.TokenService.ListTokens:output_type -> audittrail.v1.ListTokensResponse
-	31, // 60: audittrail.v1.TokenService.RevokeTokens:output_type -> audittrail.v1.RevokeTokensResponse
-	47, // [47:61] is the sub-list for method output_type
-	33, // [33:47] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	2,  // 7: audittrail.v1.CreateEventResponse.event:type_name -> audittrail.v1.Event
+	3,  // 8: audittrail.v1.BatchCreateEventsRequest.requests:type_name -> audittrail.v1.CreateEventRequest
+	2,  // 9: audittrail.v1.BatchCreateEventsResponse.events:type_name -> audittrail.v1.Event
+	35, // 10: audittrail.v1.BatchCreateEventsResponse.failed_requests:type_name -> audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
+	38, // 11: audittrail.v1.Filter.start_event_time:type_name -> google.protobuf.Timestamp
+	38, // 12: audittrail.v1.Filter.end_event_time:type_name -> google.protobuf.Timestamp
+	36, // 13: audittrail.v1.Filter.metadata_exact:type_name -> audittrail.v1.Filter.MetadataExactEntry
+	37, // 14: audittrail.v1.Filter.metadata_regex:type_name -> audittrail.v1.Filter.MetadataRegexEntry
+	0,  // 15: audittrail.v1.Filter.include_types:type_name -> audittrail.v1.EventType
+	0,  // 16: audittrail.v1.Filter.exclude_types:type_name -> audittrail.v1.EventType
+	7,  // 17: audittrail.v1.SearchEventsRequest.filter:type_name -> audittrail.v1.Filter
+	7,  // 18: audittrail.v1.TailEventsRequest.filter:type_name -> audittrail.v1.Filter
+	2,  // 19: audittrail.v1.TailEventsResponse.event:type_name -> audittrail.v1.Event
+	2,  // 20: audittrail.v1.SearchEventsResponse.events:type_name -> audittrail.v1.Event
+	38, // 21: audittrail.v1.SearchEventsResponse.searched_until_time:type_name -> google.protobuf.Timestamp
+	14, // 22: audittrail.v1.ListLogEntriesResponse.entries:type_name -> audittrail.v1.LogEntry
+	19, // 23: audittrail.v1.ListCheckpointsResponse.checkpoints:type_name -> audittrail.v1.Checkpoint
+	2,  // 24: audittrail.v1.EventProof.event:type_name -> audittrail.v1.Event
+	21, // 25: audittrail.v1.EventProof.inclusion:type_name -> audittrail.v1.InclusionProof
+	19, // 26: audittrail.v1.EventProof.checkpoint:type_name -> audittrail.v1.Checkpoint
+	38, // 27: audittrail.v1.Token.create_time:type_name -> google.protobuf.Timestamp
+	38, // 28: audittrail.v1.Token.expire_time:type_name -> google.protobuf.Timestamp
+	38, // 29: audittrail.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
+	26, // 30: audittrail.v1.CreateTokenResponse.token:type_name -> audittrail.v1.Token
+	26, // 31: audittrail.v1.ListTokensResponse.tokens:type_name -> audittrail.v1.Token
+	26, // 32: audittrail.v1.RevokeTokensResponse.tokens:type_name -> audittrail.v1.Token
+	1,  // 33: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry.value:type_name -> audittrail.v1.Status
+	3,  // 34: audittrail.v1.EventService.CreateEvent:input_type -> audittrail.v1.CreateEventRequest
+	5,  // 35: audittrail.v1.EventService.BatchCreateEvents:input_type -> audittrail.v1.BatchCreateEventsRequest
+	8,  // 36: audittrail.v1.EventService.SearchEvents:input_type -> audittrail.v1.SearchEventsRequest
+	12, // 37: audittrail.v1.EventService.GetEvent:input_type -> audittrail.v1.GetEventRequest
+	9,  // 38: audittrail.v1.EventService.TailEvents:input_type -> audittrail.v1.TailEventsRequest
+	18, // 39: audittrail.v1.LogService.GetCheckpoint:input_type -> audittrail.v1.GetCheckpointRequest
+	20, // 40: audittrail.v1.LogService.GetInclusionProof:input_type -> audittrail.v1.GetInclusionProofRequest
+	22, // 41: audittrail.v1.LogService.GetConsistencyProof:input_type -> audittrail.v1.GetConsistencyProofRequest
+	24, // 42: audittrail.v1.LogService.GetEventProof:input_type -> audittrail.v1.GetEventProofRequest
+	13, // 43: audittrail.v1.LogService.ListLogEntries:input_type -> audittrail.v1.ListLogEntriesRequest
+	16, // 44: audittrail.v1.LogService.ListCheckpoints:input_type -> audittrail.v1.ListCheckpointsRequest
+	27, // 45: audittrail.v1.TokenService.CreateToken:input_type -> audittrail.v1.CreateTokenRequest
+	29, // 46: audittrail.v1.TokenService.ListTokens:input_type -> audittrail.v1.ListTokensRequest
+	31, // 47: audittrail.v1.TokenService.RevokeTokens:input_type -> audittrail.v1.RevokeTokensRequest
+	4,  // 48: audittrail.v1.EventService.CreateEvent:output_type -> audittrail.v1.CreateEventResponse
+	6,  // 49: audittrail.v1.EventService.BatchCreateEvents:output_type -> audittrail.v1.BatchCreateEventsResponse
+	11, // 50: audittrail.v1.EventService.SearchEvents:output_type -> audittrail.v1.SearchEventsResponse
+	2,  // 51: audittrail.v1.EventService.GetEvent:output_type -> audittrail.v1.Event
+	10, // 52: audittrail.v1.EventService.TailEvents:output_type -> audittrail.v1.TailEventsResponse
+	19, // 53: audittrail.v1.LogService.GetCheckpoint:output_type -> audittrail.v1.Checkpoint
+	21, // 54: audittrail.v1.LogService.GetInclusionProof:output_type -> audittrail.v1.InclusionProof
+	23, // 55: audittrail.v1.LogService.GetConsistencyProof:output_type -> audittrail.v1.ConsistencyProof
+	25, // 56: audittrail.v1.LogService.GetEventProof:output_type -> audittrail.v1.EventProof
+	15, // 57: audittrail.v1.LogService.ListLogEntries:output_type -> audittrail.v1.ListLogEntriesResponse
+	17, // 58: audittrail.v1.LogService.ListCheckpoints:output_type -> audittrail.v1.ListCheckpointsResponse
+	28, // 59: audittrail.v1.TokenService.CreateToken:output_type -> audittrail.v1.CreateTokenResponse
+	30, // 60: audittrail.v1.TokenService.ListTokens:output_type -> audittrail.v1.ListTokensResponse
+	32, // 61: audittrail.v1.TokenService.RevokeTokens:output_type -> audittrail.v1.RevokeTokensResponse
+	48, // [48:62] is the sub-list for method output_type
+	34, // [34:48] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_api_audittrail_v1_audittrail_proto_init() }
@@ -2512,16 +2605,17 @@ func file_api_audittrail_v1_audittrail_proto_init() {
 	if File_api_audittrail_v1_audittrail_proto != nil {
 		return
 	}
-	file_api_audittrail_v1_audittrail_proto_msgTypes[5].OneofWrappers = []any{}
-	file_api_audittrail_v1_audittrail_proto_msgTypes[7].OneofWrappers = []any{}
-	file_api_audittrail_v1_audittrail_proto_msgTypes[18].OneofWrappers = []any{}
+	file_api_audittrail_v1_audittrail_proto_msgTypes[1].OneofWrappers = []any{}
+	file_api_audittrail_v1_audittrail_proto_msgTypes[6].OneofWrappers = []any{}
+	file_api_audittrail_v1_audittrail_proto_msgTypes[8].OneofWrappers = []any{}
+	file_api_audittrail_v1_audittrail_proto_msgTypes[19].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_audittrail_v1_audittrail_proto_rawDesc), len(file_api_audittrail_v1_audittrail_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   36,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -40,7 +40,7 @@ const (
 type EventServiceClient interface {
 	// CreateEvent stores one event under the caller-chosen event_id. An id that
 	// already exists answers ALREADY_EXISTS and the stored event never changes.
-	CreateEvent(ctx context.Context, in *CreateEventRequest, opts ...grpc.CallOption) (*Event, error)
+	CreateEvent(ctx context.Context, in *CreateEventRequest, opts ...grpc.CallOption) (*CreateEventResponse, error)
 	// BatchCreateEvents stores 1 to 1000 events; each request succeeds or fails
 	// on its own and failures are reported by their index.
 	BatchCreateEvents(ctx context.Context, in *BatchCreateEventsRequest, opts ...grpc.CallOption) (*BatchCreateEventsResponse, error)
@@ -65,9 +65,9 @@ func NewEventServiceClient(cc grpc.ClientConnInterface) EventServiceClient {
 	return &eventServiceClient{cc}
 }
 
-func (c *eventServiceClient) CreateEvent(ctx context.Context, in *CreateEventRequest, opts ...grpc.CallOption) (*Event, error) {
+func (c *eventServiceClient) CreateEvent(ctx context.Context, in *CreateEventRequest, opts ...grpc.CallOption) (*CreateEventResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(Event)
+	out := new(CreateEventResponse)
 	err := c.cc.Invoke(ctx, EventService_CreateEvent_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -133,7 +133,7 @@ type EventService_TailEventsClient = grpc.ServerStreamingClient[TailEventsRespon
 type EventServiceServer interface {
 	// CreateEvent stores one event under the caller-chosen event_id. An id that
 	// already exists answers ALREADY_EXISTS and the stored event never changes.
-	CreateEvent(context.Context, *CreateEventRequest) (*Event, error)
+	CreateEvent(context.Context, *CreateEventRequest) (*CreateEventResponse, error)
 	// BatchCreateEvents stores 1 to 1000 events; each request succeeds or fails
 	// on its own and failures are reported by their index.
 	BatchCreateEvents(context.Context, *BatchCreateEventsRequest) (*BatchCreateEventsResponse, error)
@@ -158,7 +158,7 @@ type EventServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedEventServiceServer struct{}
 
-func (UnimplementedEventServiceServer) CreateEvent(context.Context, *CreateEventRequest) (*Event, error) {
+func (UnimplementedEventServiceServer) CreateEvent(context.Context, *CreateEventRequest) (*CreateEventResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateEvent not implemented")
 }
 func (UnimplementedEventServiceServer) BatchCreateEvents(context.Context, *BatchCreateEventsRequest) (*BatchCreateEventsResponse, error) {

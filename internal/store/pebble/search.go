@@ -145,8 +145,9 @@ func positionOf(order []byte) *store.Position {
 // accessPath returns the key prefixes to scan; each is ordered newest first.
 func (s *Store) accessPath(f *event.Filter) ([][]byte, error) {
 	for _, fld := range indexPriority {
-		if v := f.Exact[fld]; v != "" {
-			return [][]byte{indexValuePrefix(nil, fld, v)}, nil
+		// Empty values are not indexed: an exact "" is checked by Match.
+		if v := f.Exact[fld]; v != nil && *v != "" {
+			return [][]byte{indexValuePrefix(nil, fld, *v)}, nil
 		}
 	}
 	if f.Workspaces != nil && len(f.Workspaces) <= maxPrefixValues {

@@ -203,8 +203,10 @@ func narrow(f *event.Filter, seqBound string, args []any) (string, []any) {
 	add("event_time_ns < $?", f.End.UnixNano())
 	for fld := range event.NumFields {
 		col := fld.Name()
-		if v := f.Exact[fld]; v != "" {
-			add(col+" = $?", pgText(v))
+		if v := f.Exact[fld]; v != nil && *v == "" {
+			conds = append(conds, col+" IS NULL") // empty values are stored as NULL
+		} else if v != nil {
+			add(col+" = $?", pgText(*v))
 		} else if prefix, ok := f.RegexPrefix(fld); ok {
 			// A filter, deliberately not an index range: a broad prefix
 			// matches thousands of values, and a range scan of them plus a

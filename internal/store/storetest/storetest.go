@@ -239,7 +239,12 @@ func dataset(t *testing.T, rng *rand.Rand, n int) []*event.Event {
 		if rng.IntN(4) > 0 {
 			e.Resource = fmt.Sprintf("//svc/workspaces/w%d/things/t%d", rng.IntN(3), rng.IntN(5))
 		}
-		e.Workspace = ""
+		switch rng.IntN(8) {
+		case 0: // workspace_override "" wins over the resource's
+			e.WorkspaceOverride = ptr("")
+		case 1:
+			e.WorkspaceOverride = ptr("workspaces/w9")
+		}
 		e.ReadOnly = rng.IntN(2) == 0
 		e.Status = event.Status{Code: int32(rng.IntN(4) * 3)}
 		e.Type = event.Type(rng.IntN(3))
@@ -261,51 +266,63 @@ func ptr[T any](v T) *T { return &v }
 func filterCases() map[string]event.FilterSpec {
 	ex := func(f event.Field, v string) event.FilterSpec {
 		var s event.FilterSpec
-		s.Exact[f] = v
+		s.Exact[f] = &v
 		return s
 	}
 	re := func(f event.Field, v string) event.FilterSpec {
 		var s event.FilterSpec
-		s.Regex[f] = v
+		s.Regex[f] = &v
 		return s
 	}
 	both := ex(event.FieldPrincipal, "users/0001")
-	both.Exact[event.FieldAction] = "actions/b/GET"
-	both.Regex[event.FieldResource] = "t[0-2]$"
-	return map[string]event.FilterSpec{
-		"all":                    {},
-		"window":                 {Start: ptr(base.Add(-40 * time.Minute)), End: ptr(base.Add(-10 * time.Minute))},
-		"principal exact":        ex(event.FieldPrincipal, "users/0002"),
-		"principal services/in":  ex(event.FieldPrincipal, "services/in"),
-		"action exact":           ex(event.FieldAction, "actions/a/things/CREATE"),
-		"source exact":           ex(event.FieldEventSource, "src-b"),
-		"resource exact":         ex(event.FieldResource, "//svc/workspaces/w1/things/t2"),
-		"workspace exact":        ex(event.FieldWorkspace, "workspaces/w2"),
-		"ip exact private":       ex(event.FieldSourceIP, "private"),
-		"ip exact normalised":    ex(event.FieldSourceIP, "10.9.9.9"),
-		"ip exact v6":            ex(event.FieldSourceIP, "2001:4860::1"),
-		"exact no match":         ex(event.FieldPrincipal, "users/nobody"),
-		"principal prefix":       re(event.FieldPrincipal, "^users/00"),
-		"principal prefix svc":   re(event.FieldPrincipal, "^services/in"),
-		"principal anchored alt": re(event.FieldPrincipal, "^users/(0001|1000)$"),
-		"principal unanchored":   re(event.FieldPrincipal, "00"),
-		"action suffix":          re(event.FieldAction, ".*CREATE$"),
-		"action alternation":     re(event.FieldAction, "(DELETE|GET)"),
-		"resource prefix":        re(event.FieldResource, "^//svc/workspaces/w1/"),
-		"workspace regex":        re(event.FieldWorkspace, "w[02]$"),
-		"ip regex":               re(event.FieldSourceIP, `^\d+\.`),
-		"source regex":           re(event.FieldEventSource, "-[ab]"),
-		"combined":               both,
-		"status":                 {StatusCodeRegex: "^(0|3)$"},
-		"read only":              {ReadOnly: ptr(true)},
-		"not read only":          {ReadOnly: ptr(false)},
-		"metadata exact":         {MetadataExact: map[string]string{"env": "prod"}},
-		"metadata exact two":     {MetadataExact: map[string]string{"env": "dev", "tier": "1"}},
-		"metadata regex":         {MetadataRegex: map[string]string{"tier": "^[01]$"}},
-		"include system":         {IncludeTypes: []event.Type{event.TypeSystem}},
-		"include unspecified":    {IncludeTypes: []event.Type{event.TypeUnspecified}},
-		"exclude api":            {ExcludeTypes: []event.Type{event.TypeAPI}},
+	both.Exact[event.FieldAction] = ptr("actions/b/GET")
+	both.Regex[event.FieldResource] = ptr("t[0-2]$")
+	emptyAndMore := ex(event.FieldResource, "")
+	emptyAndMore.Exact[event.FieldPrincipal] = ptr("users/0002")
+	cases := map[string]event.FilterSpec{
+		"all":                          {},
+		"window":                       {Start: ptr(base.Add(-40 * time.Minute)), End: ptr(base.Add(-10 * time.Minute))},
+		"principal exact":              ex(event.FieldPrincipal, "users/0002"),
+		"principal services/in":        ex(event.FieldPrincipal, "services/in"),
+		"action exact":                 ex(event.FieldAction, "actions/a/things/CREATE"),
+		"source exact":                 ex(event.FieldEventSource, "src-b"),
+		"resource exact":               ex(event.FieldResource, "//svc/workspaces/w1/things/t2"),
+		"workspace exact":              ex(event.FieldWorkspace, "workspaces/w2"),
+		"ip exact private":             ex(event.FieldSourceIP, "private"),
+		"ip exact normalised":          ex(event.FieldSourceIP, "10.9.9.9"),
+		"ip exact v6":                  ex(event.FieldSourceIP, "2001:4860::1"),
+		"exact no match":               ex(event.FieldPrincipal, "users/nobody"),
+		"principal prefix":             re(event.FieldPrincipal, "^users/00"),
+		"principal prefix svc":         re(event.FieldPrincipal, "^services/in"),
+		"principal anchored alt":       re(event.FieldPrincipal, "^users/(0001|1000)$"),
+		"principal unanchored":         re(event.FieldPrincipal, "00"),
+		"action suffix":                re(event.FieldAction, ".*CREATE$"),
+		"action alternation":           re(event.FieldAction, "(DELETE|GET)"),
+		"resource prefix":              re(event.FieldResource, "^//svc/workspaces/w1/"),
+		"workspace regex":              re(event.FieldWorkspace, "w[02]$"),
+		"ip regex":                     re(event.FieldSourceIP, `^\d+\.`),
+		"source regex":                 re(event.FieldEventSource, "-[ab]"),
+		"combined":                     both,
+		"status":                       {StatusCodeRegex: ptr("^(0|3)$")},
+		"status regex empty":           {StatusCodeRegex: ptr("")},
+		"workspace override w9":        ex(event.FieldWorkspace, "workspaces/w9"),
+		"resource empty and principal": emptyAndMore,
+		"read only":                    {ReadOnly: ptr(true)},
+		"not read only":                {ReadOnly: ptr(false)},
+		"metadata exact":               {MetadataExact: map[string]string{"env": "prod"}},
+		"metadata exact two":           {MetadataExact: map[string]string{"env": "dev", "tier": "1"}},
+		"metadata regex":               {MetadataRegex: map[string]string{"tier": "^[01]$"}},
+		"include system":               {IncludeTypes: []event.Type{event.TypeSystem}},
+		"include unspecified":          {IncludeTypes: []event.Type{event.TypeUnspecified}},
+		"exclude api":                  {ExcludeTypes: []event.Type{event.TypeAPI}},
 	}
+	// A set "" is a value (SPEC §3): exact "" selects the events whose field
+	// is empty (none for the required fields), regex "" every event.
+	for f := range event.NumFields {
+		cases[f.Name()+" exact empty"] = ex(f, "")
+		cases[f.Name()+" regex empty"] = re(f, "")
+	}
+	return cases
 }
 
 // modelStore is a store loaded with the model dataset and the seqs it
@@ -491,7 +508,7 @@ func testDeadline(t *testing.T, h Harness) {
 	}
 	mustAppend(t, s, evs...)
 	spec := event.FilterSpec{}
-	spec.Regex[event.FieldAction] = "NEVER"
+	spec.Regex[event.FieldAction] = ptr("NEVER")
 	f, _ := spec.Compile(base.Add(time.Hour))
 	q := store.Query{Filter: f, Limit: 10, Deadline: time.Now().Add(-time.Second)}
 	res, err := s.Search(context.Background(), q)

@@ -123,8 +123,8 @@ func testAwkwardText(t *testing.T, h Harness) {
 	mustAppend(t, s, e, other)
 	specs := map[string]event.FilterSpec{}
 	var exact, prefix event.FilterSpec
-	exact.Exact[event.FieldResource] = e.Resource
-	prefix.Regex[event.FieldResource] = "^//svc/a\x00b\\\\c%_"
+	exact.Exact[event.FieldResource] = ptr(e.Resource)
+	prefix.Regex[event.FieldResource] = ptr("^//svc/a\x00b\\\\c%_")
 	specs["exact"], specs["prefix"] = exact, prefix
 	specs["metadata"] = event.FilterSpec{MetadataExact: map[string]string{"k": "v\x00\\%"}}
 	for name, spec := range specs {
