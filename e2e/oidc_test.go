@@ -40,6 +40,16 @@ type issuer struct {
 	// exchanges counts codes redeemed with a verifier matching their S256
 	// challenge.
 	exchanges int
+	// refresh maps refresh tokens to the claims of the access tokens they
+	// are exchanged for (grant_type=refresh_token, as H2O's client does).
+	refresh map[string]refreshGrant
+	// refreshes counts refresh-token exchanges.
+	refreshes int
+}
+
+type refreshGrant struct {
+	clientID string
+	claims   func() map[string]any
 }
 
 type authCode struct {
@@ -52,7 +62,7 @@ type signingKey struct {
 }
 
 func newIssuer(t *testing.T) *issuer {
-	iss := &issuer{t: t, keys: map[string]signingKey{}, codes: map[string]authCode{}}
+	iss := &issuer{t: t, keys: map[string]signingKey{}, codes: map[string]authCode{}, refresh: map[string]refreshGrant{}}
 	iss.addRSA("rsa-1")
 	iss.addECDSA("ec-1")
 	mux := http.NewServeMux()
@@ -93,6 +103,10 @@ func newIssuer(t *testing.T) *issuer {
 		if id, _, ok := r.BasicAuth(); ok {
 			clientID = id
 		}
+		if r.PostForm.Get("grant_type") == "refresh_token" {
+			iss.refreshGrant(w, clientID, r.PostForm.Get("refresh_token"))
+			return
+		}
 		iss.mu.Lock()
 		c, ok := iss.codes[r.PostForm.Get("code")]
 		delete(iss.codes, r.PostForm.Get("code")) // single use
@@ -117,6 +131,34 @@ func newIssuer(t *testing.T) *issuer {
 }
 
 func (iss *issuer) url() string { return iss.srv.URL }
+
+// addRefreshToken lets clientID exchange rt for access tokens with the
+// claims claims() returns.
+func (iss *issuer) addRefreshToken(rt, clientID string, claims func() map[string]any) {
+	iss.mu.Lock()
+	iss.refresh[rt] = refreshGrant{clientID, claims}
+	iss.mu.Unlock()
+}
+
+func (iss *issuer) refreshGrant(w http.ResponseWriter, clientID, rt string) {
+	iss.mu.Lock()
+	g, ok := iss.refresh[rt]
+	ok = ok && g.clientID == clientID
+	if ok {
+		iss.refreshes++
+	}
+	iss.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if !ok {
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]string{"error": "invalid_grant"})
+		return
+	}
+	json.NewEncoder(w).Encode(map[string]any{
+		"access_token": iss.sign("rsa-1", g.claims()), "token_type": "Bearer", "expires_in": 600,
+		"refresh_token": rt,
+	})
+}
 
 func (iss *issuer) addRSA(kid string) {
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
