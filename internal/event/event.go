@@ -32,17 +32,17 @@ type Status struct {
 // Event is one audit record. ID and the client-supplied fields are set by the
 // caller; ReceiveTime is assigned by the store when it accepts the event.
 type Event struct {
-	ID                string // canonical lowercase UUIDv4
-	EventTime         time.Time
-	ReceiveTime       time.Time
-	EventSource       string
-	Action            string
-	ReadOnly          bool
-	Status            Status
-	HasStatus         bool // false when the client sent no status at all
-	Principal         string
-	SourceIPAddress   string
-	Resource          string
+	ID              string // canonical lowercase UUIDv4
+	EventTime       time.Time
+	ReceiveTime     time.Time
+	EventSource     string
+	Action          string
+	ReadOnly        bool
+	Status          Status
+	HasStatus       bool // false when the client sent no status at all
+	Principal       string
+	SourceIPAddress string
+	Resource        string
 	// Workspace is output only: Normalize sets it from WorkspaceOverride or
 	// Resource, whatever it held before.
 	Workspace string

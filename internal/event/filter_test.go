@@ -20,7 +20,11 @@ func TestFilterCompileRejects(t *testing.T) {
 		{"perl lookahead", func() FilterSpec { var s FilterSpec; s.Regex[FieldPrincipal] = new("(?=a)"); return s }(), "filter.principal_regex: invalid RE2 pattern"},
 		{"pattern too long", func() FilterSpec { var s FilterSpec; s.Regex[FieldResource] = new(strings.Repeat("a", 1025)); return s }(), "filter.resource_regex: pattern must be at most 1024 bytes"},
 		{"bad status regex", FilterSpec{StatusCodeRegex: new("[")}, "filter.status_code_regex: invalid RE2 pattern"},
-		{"pattern too complex", func() FilterSpec { var s FilterSpec; s.Regex[FieldAction] = new(strings.Repeat(".{1000}", 11)); return s }(), "filter.action_regex: pattern too complex"},
+		{"pattern too complex", func() FilterSpec {
+			var s FilterSpec
+			s.Regex[FieldAction] = new(strings.Repeat(".{1000}", 11))
+			return s
+		}(), "filter.action_regex: pattern too complex"},
 		{"alternation of repetitions too complex", FilterSpec{StatusCodeRegex: new("(a{1000}|b{1000}|c{1000}|d{1000}|e{1000}|f{1000}|g{1000}|h{1000}|i{1000}|j{1000}|k{1000})")}, "filter.status_code_regex: pattern too complex"},
 		{"too many metadata_exact", FilterSpec{MetadataExact: manyKeys(65)}, "filter.metadata_exact: must have at most 64 entries"},
 		{"too many metadata_regex", FilterSpec{MetadataRegex: manyKeys(65)}, "filter.metadata_regex: must have at most 64 entries"},

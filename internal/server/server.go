@@ -16,8 +16,8 @@ import (
 
 	pb "github.com/audittrail/audittrail/api/audittrail/v1"
 	"github.com/audittrail/audittrail/internal/event"
-	"github.com/audittrail/audittrail/internal/version"
 	"github.com/audittrail/audittrail/internal/store"
+	"github.com/audittrail/audittrail/internal/version"
 )
 
 // Config is the server's behaviour. Start from DefaultConfig.
