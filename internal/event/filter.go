@@ -2,6 +2,7 @@ package event
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"regexp/syntax"
 	"slices"
@@ -100,6 +101,31 @@ type Filter struct {
 	// match. The server sets it from the caller's grants; it is not part
 	// of the client's filter.
 	Workspaces []string
+}
+
+// The instants that event times can take: validation keeps them at or after
+// the Unix epoch, and Unix nanoseconds in an int64 end in 2262.
+var (
+	minStoredTime = time.Unix(0, 0)
+	maxStoredTime = time.Unix(0, math.MaxInt64)
+)
+
+// NanoRange returns [Start, End) in Unix nanoseconds, clamped to the instants
+// an event time can take, so that a range reaching before 1970 or after 2262
+// (any valid timestamp may be searched) selects exactly the events it
+// contains instead of overflowing. end <= start means the range is empty.
+func (f *Filter) NanoRange() (start, end int64) {
+	return clampNano(f.Start), clampNano(f.End)
+}
+
+func clampNano(t time.Time) int64 {
+	switch {
+	case t.Before(minStoredTime):
+		return 0
+	case t.After(maxStoredTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
 }
 
 // Compile validates spec and resolves its defaults: start defaults to

@@ -102,10 +102,10 @@ func splitIndexValue(k []byte) (int, error) {
 }
 
 // rangeBounds returns the scan bounds within prefix for event_time in
-// [start, end), resuming strictly after `after` when it is set.
-func rangeBounds(prefix []byte, start, end time.Time, after []byte) (lower, upper []byte, empty bool) {
-	endNs := end.UnixNano()
-	if !end.After(start) || endNs <= 0 {
+// [startNs, endNs) (Unix ns, as event.Filter.NanoRange clamps them),
+// resuming strictly after `after` when it is set.
+func rangeBounds(prefix []byte, startNs, endNs int64, after []byte) (lower, upper []byte, empty bool) {
+	if endNs <= startNs || endNs <= 0 {
 		return nil, nil, true
 	}
 	lower = binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), ^uint64(endNs-1))
@@ -115,7 +115,7 @@ func rangeBounds(prefix []byte, start, end time.Time, after []byte) (lower, uppe
 			lower = a
 		}
 	}
-	upper = binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), ^uint64(start.UnixNano()))
+	upper = binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), ^uint64(startNs))
 	upper = append(upper, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00)
 	return lower, upper, string(lower) >= string(upper)
 }

@@ -49,8 +49,9 @@ func (s *Store) Search(ctx context.Context, q store.Query) (store.Result, error)
 	}
 	m := &merger{}
 	defer m.close()
+	startNs, endNs := q.Filter.NanoRange()
 	for _, p := range prefixes {
-		lower, upper, empty := rangeBounds(p, q.Filter.Start, q.Filter.End, after)
+		lower, upper, empty := rangeBounds(p, startNs, endNs, after)
 		if empty {
 			continue
 		}

@@ -199,8 +199,9 @@ func narrow(f *event.Filter, seqBound string, args []any) (string, []any) {
 		args = append(args, v)
 		conds = append(conds, strings.ReplaceAll(cond, "$?", fmt.Sprintf("$%d", len(args))))
 	}
-	add("event_time_ns >= $?", f.Start.UnixNano())
-	add("event_time_ns < $?", f.End.UnixNano())
+	startNs, endNs := f.NanoRange()
+	add("event_time_ns >= $?", startNs)
+	add("event_time_ns < $?", endNs)
 	for fld := range event.NumFields {
 		col := fld.Name()
 		if v := f.Exact[fld]; v != nil && *v == "" {

@@ -448,12 +448,17 @@ func searchRecords(t *testing.T, s store.Store, q store.Query) []store.Record {
 
 func testTimeBounds(t *testing.T, h Harness) {
 	s := h.New(t)
-	at := []time.Time{base.Add(-2 * time.Nanosecond), base.Add(-time.Nanosecond), base, base.Add(time.Nanosecond)}
+	epoch := time.Unix(0, 0).UTC()
+	at := []time.Time{base.Add(-2 * time.Nanosecond), base.Add(-time.Nanosecond), base, base.Add(time.Nanosecond), epoch}
 	var evs []*event.Event
 	for _, a := range at {
 		evs = append(evs, NewEvent(t, a))
 	}
 	mustAppend(t, s, evs...)
+	// SPEC §3: any valid timestamp (0001–9999) searches correctly; event
+	// times lie in 1970…2262, and ranges reaching past them must not
+	// overflow into an empty answer.
+	year := func(y int) time.Time { return time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC) }
 	for _, tc := range []struct {
 		name       string
 		start, end time.Time
@@ -462,6 +467,13 @@ func testTimeBounds(t *testing.T, h Harness) {
 		{"start inclusive end exclusive", base.Add(-time.Nanosecond), base.Add(time.Nanosecond), []int{2, 1}},
 		{"start equals end", base, base, nil},
 		{"everything", base.Add(-time.Hour), base.Add(time.Hour), []int{3, 2, 1, 0}},
+		{"from year 1 to year 9999", year(1), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), []int{3, 2, 1, 0, 4}},
+		{"from 1969", time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC), base, []int{1, 0, 4}},
+		{"epoch inclusive", epoch, epoch.Add(time.Nanosecond), []int{4}},
+		{"ends at the epoch", year(1), epoch, nil},
+		{"ends before 1970", year(1), year(1969), nil},
+		{"to beyond 2262", base, year(2300), []int{3, 2}},
+		{"starts beyond 2262", year(2263), year(9999), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := (&event.FilterSpec{Start: &tc.start, End: &tc.end}).Compile(base)
