@@ -16,7 +16,7 @@ const (
 	MaxPrincipalLen      = 512  // characters
 	MaxResourceLen       = 2048 // characters
 	MaxUserAgentLen      = 1024 // characters
-	MaxWorkspaceLen      = 256  // characters, of workspace_override
+	MaxWorkspaceLen      = 256  // characters, of a workspace
 	MaxMetadataKeyLen    = 63   // characters
 	MaxMapEntries        = 64
 	MaxMapValueBytes     = 4096
@@ -184,12 +184,17 @@ func checkToken(field, s string, max int) error {
 		return err
 	}
 	if i := strings.IndexFunc(s, isSpaceOrControl); i >= 0 {
-		return fieldErr(field, "must not contain whitespace or control characters (found %q at byte %d)", []rune(s[i:])[0], i)
+		return fieldErr(field, "must not contain whitespace or control characters, format characters included (found %q at byte %d)", []rune(s[i:])[0], i)
 	}
 	return nil
 }
 
-func isSpaceOrControl(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
+// isSpaceOrControl also covers Unicode format characters (Cf: zero-width
+// space U+200B, right-to-left override U+202E, BOM…): invisible, they let
+// two names that look alike differ, or reorder what an auditor reads.
+func isSpaceOrControl(r rune) bool {
+	return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
+}
 
 // PrincipalPrefixes are the only accepted principal kinds.
 var principalPrefixes = [...]string{"users/", "services/"}
@@ -204,7 +209,7 @@ func CheckPrincipal(p string) error {
 		return err
 	}
 	if strings.IndexFunc(p, isSpaceOrControl) >= 0 {
-		return fieldErr("principal", "must not contain whitespace or control characters")
+		return fieldErr("principal", "must not contain whitespace or control characters, format characters included")
 	}
 	for _, prefix := range principalPrefixes {
 		if rest, ok := strings.CutPrefix(p, prefix); ok && rest != "" && !strings.Contains(rest, "/") {
@@ -235,15 +240,51 @@ func normalizeIP(field, s string) (string, error) {
 	return a.String(), nil
 }
 
-var sharedAddressSpace = netip.MustParsePrefix("100.64.0.0/10")
+// IPv4 ranges that are not public beyond what netip classifies, and the
+// IPv6 forms that carry an IPv4 address inside them.
+var (
+	sharedAddressSpace = netip.MustParsePrefix("100.64.0.0/10")  // RFC 6598
+	thisNetwork        = netip.MustParsePrefix("0.0.0.0/8")      // RFC 1122
+	reservedV4         = netip.MustParsePrefix("240.0.0.0/4")    // RFC 1112, with 255.255.255.255
+	ipv4Compatible     = netip.MustParsePrefix("::/96")          // RFC 4291, deprecated
+	nat64WellKnown     = netip.MustParsePrefix("64:ff9b::/96")   // RFC 6052
+	nat64Local         = netip.MustParsePrefix("64:ff9b:1::/48") // RFC 8215
+	sixToFour          = netip.MustParsePrefix("2002::/16")      // RFC 3056
+)
 
 // IsPublic reports whether a is a public address: not RFC 1918, not RFC 4193
 // unique-local, not loopback, not link-local, not in 100.64.0.0/10 (shared
-// address space) and not unspecified.
+// address space), 0.0.0.0/8 or 240.0.0.0/4 (broadcast included), and not
+// unspecified. An IPv6 address that embeds an IPv4 address (IPv4-mapped or
+// -compatible, NAT64, 6to4) is public only when the embedded one is, so
+// that 64:ff9b::10.0.0.1 is not stored as if it named a public host.
 func IsPublic(a netip.Addr) bool {
 	a = a.Unmap()
+	if v4, ok := embeddedIPv4(a); ok {
+		return IsPublic(v4)
+	}
 	return !(a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
-		a.IsUnspecified() || sharedAddressSpace.Contains(a))
+		a.IsUnspecified() || sharedAddressSpace.Contains(a) || thisNetwork.Contains(a) || reservedV4.Contains(a))
+}
+
+// embeddedIPv4 returns the IPv4 address that an IPv6 address of a
+// translation or transition form carries.
+func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
+	if !a.Is6() {
+		return netip.Addr{}, false
+	}
+	b := a.As16()
+	switch {
+	case ipv4Compatible.Contains(a) && !a.IsUnspecified() && !a.IsLoopback(): // ::a.b.c.d, not :: or ::1
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case nat64WellKnown.Contains(a):
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case nat64Local.Contains(a): // RFC 6052 /48 layout: bits 48–63 and 72–87
+		return netip.AddrFrom4([4]byte{b[6], b[7], b[9], b[10]}), true
+	case sixToFour.Contains(a):
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	}
+	return netip.Addr{}, false
 }
 
 // NormalizeIPFilter maps an exact source-address filter value to the stored
@@ -260,7 +301,11 @@ func NormalizeIPFilter(s string) string {
 // when present, even "" (no workspace), else the one named in the resource.
 func resolveWorkspace(override *string, resource string) (string, error) {
 	if override == nil {
-		return WorkspaceOf(resource), nil
+		ws := WorkspaceOf(resource)
+		if n := utf8.RuneCountInString(ws); n > MaxWorkspaceLen {
+			return "", fieldErr("resource", "names a workspace of more than %d characters (%d); set workspace_override", MaxWorkspaceLen, n)
+		}
+		return ws, nil
 	}
 	ws := *override
 	if ws == "" {

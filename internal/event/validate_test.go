@@ -56,6 +56,11 @@ func TestNormalizeRejects(t *testing.T) {
 		{"action missing", func(e *Event) { e.Action = "" }, "action: required"},
 		{"action too long", func(e *Event) { e.Action = long(513) }, "action: must be at most 512 characters"},
 		{"action newline", func(e *Event) { e.Action = "a\nb" }, "action: must not contain whitespace"},
+		{"action zero-width space", func(e *Event) { e.Action = "actions/a\u200bb" }, "action: must not contain whitespace or control characters, format characters included"},
+		{"action RTL override", func(e *Event) { e.Action = "actions/\u202eETELED" }, "action: must not contain whitespace or control characters, format characters included"},
+		{"event_source BOM", func(e *Event) { e.EventSource = "\ufeffsrc" }, "event_source: must not contain"},
+		{"principal zero-width space", func(e *Event) { e.Principal = "users/a\u200b" }, "principal: must not contain whitespace or control characters, format characters included"},
+		{"resource workspace too long", func(e *Event) { e.Resource = "//x/workspaces/" + long(246) }, "resource: names a workspace of more than 256 characters"},
 		{"status missing", func(e *Event) { e.HasStatus = false }, "status: required"},
 		{"status code negative", func(e *Event) { e.Status.Code = -1 }, "status.code: must be a google.rpc.Code value 0-16"},
 		{"status code 17", func(e *Event) { e.Status.Code = 17 }, "status.code: must be"},
@@ -236,6 +241,18 @@ func TestIPRedaction(t *testing.T) {
 		"::":                     "private",
 		"::ffff:10.1.1.1":        "private",
 		"private":                "private",
+		// IPv4 embedded in IPv6 is judged by the embedded address.
+		"::10.0.0.1":             "private", // IPv4-compatible
+		"::8.8.8.8":              "::808:808",
+		"64:ff9b::10.0.0.1":      "private", // NAT64
+		"64:ff9b::8.8.8.8":       "64:ff9b::808:808",
+		"64:ff9b:1:a00:1::":      "private", // NAT64 local-use /48 of 10.0.0.1
+		"2002:a00:1::":           "private", // 6to4 of 10.0.0.1
+		"2002:c0a8:101::1":       "private", // 6to4 of 192.168.1.1
+		"2002:808:808::1":        "2002:808:808::1",
+		"255.255.255.255":        "private",
+		"240.0.0.1":              "private",
+		"0.1.2.3":                "private",
 	}
 	for in, want := range tests {
 		t.Run(in, func(t *testing.T) {
