@@ -54,6 +54,7 @@ type serveCommand struct {
 
 	viewerClientID, viewerSecretFile string
 	viewerScopes, viewerURL          string
+	viewerPlainHTTP                  bool
 }
 
 func (c *serveCommand) flags() *flag.FlagSet {
@@ -86,6 +87,7 @@ func (c *serveCommand) flags() *flag.FlagSet {
 	fs.StringVar(&c.viewerClientID, "viewer-oidc-client-id", "", "client id of the web viewer at --oidc-issuer; enables sign-in there (authorization code with PKCE)")
 	fs.StringVar(&c.viewerSecretFile, "viewer-oidc-client-secret-file", "", "file holding the viewer client's secret, for a confidential client (a public client needs none)")
 	fs.StringVar(&c.viewerScopes, "viewer-oidc-scopes", "openid profile", "scopes the viewer requests at sign-in (space-separated)")
+	fs.BoolVar(&c.viewerPlainHTTP, "viewer-plain-http", false, "browsers reach the viewer over plain HTTP with no TLS in front (not even a proxy): its cookies are then not Secure")
 	fs.StringVar(&c.viewerURL, "viewer-url", "", "the viewer's external URL (scheme://host[:port]) for the OIDC redirect URI; default: the request's own")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); serves HTTPS and gRPC over TLS on every listener")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM), with --tls-cert")
@@ -194,6 +196,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 			vopts.Logger = log
 			vopts.VerifierKey = checkpointer.VerifierKey()
 			vopts.OIDC = viewerOIDC
+			vopts.PlainHTTP = c.viewerPlainHTTP
 			v, err := viewer.New(api, vopts)
 			if err != nil {
 				return nil, err

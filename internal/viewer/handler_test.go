@@ -165,3 +165,90 @@ func TestOIDCCallbackRefusals(t *testing.T) {
 		})
 	}
 }
+
+func post(h http.Handler, path, form string, header http.Header) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("POST", path, strings.NewReader(form))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		r.Header[k] = v
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+// TestSigninHardening: login CSRF, cross-site sign-out, unverified tokens
+// and open redirects are refused; cookies are Secure unless PlainHTTP.
+func TestSigninHardening(t *testing.T) {
+	good := newTestViewer(t, &fakeAPI{}, nil)
+	bad := newTestViewer(t, &fakeAPI{err: status.Error(codes.Unauthenticated, "missing or invalid bearer token")}, nil)
+	form := "token=tok&next=%2F%3Frange%3D1h"
+	for _, c := range []struct {
+		name      string
+		h         http.Handler
+		path      string
+		form      string
+		header    http.Header
+		code      int
+		cookie    bool   // a session cookie is set
+		location  string // when code is 303
+		bodyMatch string
+	}{
+		{"same origin", good, "/ui/signin", form, http.Header{"Sec-Fetch-Site": {"same-origin"}}, 303, true, "/?range=1h", ""},
+		{"no browser headers (curl)", good, "/ui/signin", form, nil, 303, true, "/?range=1h", ""},
+		{"cross-site form", good, "/ui/signin", form, http.Header{"Sec-Fetch-Site": {"cross-site"}}, 403, false, "", "cross-origin"},
+		{"same-site other origin", good, "/ui/signin", form, http.Header{"Sec-Fetch-Site": {"same-site"}}, 403, false, "", "cross-origin"},
+		{"foreign Origin", good, "/ui/signin", form, http.Header{"Origin": {"https://evil.example"}}, 403, false, "", "cross-origin"},
+		{"own Origin", good, "/ui/signin", form, http.Header{"Origin": {"http://example.com"}}, 303, true, "/?range=1h", ""},
+		{"wrong token", bad, "/ui/signin", form, nil, 401, false, "", "token: missing or invalid bearer token"},
+		{"open redirect with a tab", good, "/ui/signin", "token=tok&next=%2F%09%2Fevil.example", nil, 303, true, "/", ""},
+		{"cross-site sign-out", good, "/ui/signout", "", http.Header{"Sec-Fetch-Site": {"cross-site"}}, 403, false, "", "cross-origin"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := post(c.h, c.path, c.form, c.header)
+			if w.Code != c.code {
+				t.Fatalf("HTTP %d %s, want %d", w.Code, w.Body, c.code)
+			}
+			var cookie *http.Cookie
+			for _, ck := range w.Result().Cookies() {
+				if ck.Name == sessionCookie && ck.Value != "" {
+					cookie = ck
+				}
+			}
+			if (cookie != nil) != c.cookie {
+				t.Fatalf("session cookie %v, want one: %v", cookie, c.cookie)
+			}
+			if cookie != nil && (!cookie.Secure || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode) {
+				t.Errorf("cookie %+v: want Secure, HttpOnly, SameSite=Strict", cookie)
+			}
+			if loc := w.Header().Get("Location"); c.code == 303 && loc != c.location {
+				t.Errorf("Location %q, want %q", loc, c.location)
+			}
+			if !strings.Contains(w.Body.String(), c.bodyMatch) {
+				t.Errorf("body %q lacks %q", w.Body, c.bodyMatch)
+			}
+		})
+	}
+	t.Run("plain HTTP", func(t *testing.T) {
+		opts := DefaultOptions()
+		opts.PlainHTTP = true
+		v, err := New(&fakeAPI{}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := post(v.Handler(), "/ui/signin", form, nil)
+		if cs := w.Result().Cookies(); len(cs) != 1 || cs[0].Secure {
+			t.Errorf("cookies %v: want one, not Secure", cs)
+		}
+	})
+}
+
+func TestStaticHasNoDirectoryListing(t *testing.T) {
+	h := newTestViewer(t, &fakeAPI{}, nil)
+	if w := get(h, "/ui/static/", nil); w.Code != 404 {
+		t.Errorf("/ui/static/: HTTP %d %q, want 404", w.Code, w.Body)
+	}
+	if w := get(h, "/ui/static/app.css", nil); w.Code != 200 {
+		t.Errorf("/ui/static/app.css: HTTP %d", w.Code)
+	}
+}

@@ -112,13 +112,13 @@ func (v *Viewer) oidcLogin(w http.ResponseWriter, r *http.Request) {
 	state, verifier := randomToken(), oauth2.GenerateVerifier()
 	http.SetCookie(w, &http.Cookie{
 		Name: oidcCookie, Value: state + "~" + verifier + "~" + base64.RawURLEncoding.EncodeToString([]byte(next)),
-		Path: "/ui/oidc/", MaxAge: 600, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+		Path: "/ui/oidc/", MaxAge: 600, HttpOnly: true, Secure: !v.opts.PlainHTTP, SameSite: http.SameSiteLaxMode,
 	})
 	http.Redirect(w, r, cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)), http.StatusSeeOther)
 }
 
 func (v *Viewer) oidcCallback(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: oidcCookie, Path: "/ui/oidc/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: oidcCookie, Path: "/ui/oidc/", MaxAge: -1, HttpOnly: true, Secure: !v.opts.PlainHTTP, SameSite: http.SameSiteLaxMode})
 	q := r.URL.Query()
 	var state, verifier, next string
 	if c, err := r.Cookie(oidcCookie); err == nil {
@@ -155,7 +155,7 @@ func (v *Viewer) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		v.signinError(w, http.StatusUnauthorized, next, "OIDC sign-in: the access token was refused: "+status.Convert(err).Message())
 		return
 	}
-	v.setSession(w, r, tok.AccessToken)
+	v.setSession(w, tok.AccessToken)
 	// The session cookie is SameSite=Strict, so a redirect that continues
 	// the issuer's cross-site navigation would arrive without it; a page
 	// of our own that moves on makes the next request same-site.

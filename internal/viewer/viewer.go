@@ -56,6 +56,12 @@ type Options struct {
 	VerifierKey string
 	// OIDC, when set, offers sign-in through the issuer.
 	OIDC *OIDCLogin
+	// PlainHTTP says that browsers reach the viewer over plain HTTP (no
+	// TLS anywhere in front of it), so its cookies cannot be Secure. The
+	// default is Secure cookies, whether TLS ends here or at a proxy.
+	// Browsers accept Secure cookies from http://localhost and loopback
+	// addresses, so a local server works either way.
+	PlainHTTP bool
 }
 
 // DefaultOptions returns the defaults.
@@ -128,14 +134,28 @@ func (v *Viewer) Handler() http.Handler {
 	mux.HandleFunc("GET /ui/export", v.export)
 	mux.HandleFunc("GET /ui/tail", v.tail)
 	mux.HandleFunc("GET /ui/signin", v.signinForm)
-	mux.HandleFunc("POST /ui/signin", v.signin)
-	mux.HandleFunc("POST /ui/signout", v.signout)
+	// Every state-changing request must come from this origin
+	// (Sec-Fetch-Site, else Origin against Host): no login CSRF, no
+	// cross-site sign-out.
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "cross-origin request refused", http.StatusForbidden)
+	}))
+	mux.Handle("POST /ui/signin", csrf.Handler(http.HandlerFunc(v.signin)))
+	mux.Handle("POST /ui/signout", csrf.Handler(http.HandlerFunc(v.signout)))
 	if v.oidc != nil {
 		mux.HandleFunc("GET /ui/oidc/login", v.oidcLogin)
 		mux.HandleFunc("GET /ui/oidc/callback", v.oidcCallback)
 	}
 	static, _ := fs.Sub(assets, "assets/static")
-	mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
+	files := http.StripPrefix("/ui/static/", http.FileServerFS(static))
+	mux.Handle("GET /ui/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") { // no directory listings
+			http.NotFound(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", csp)
@@ -178,9 +198,10 @@ func (v *Viewer) signinError(w http.ResponseWriter, code int, next, msg string) 
 	v.render(w, code, "signin.html", signinView{Next: next, Error: msg, OIDC: v.oidc != nil})
 }
 
-// setSession starts the browser session with a bearer token.
-func (v *Viewer) setSession(w http.ResponseWriter, r *http.Request, token string) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+// setSession starts the browser session with a bearer token that the
+// caller has verified.
+func (v *Viewer) setSession(w http.ResponseWriter, token string) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, Secure: !v.opts.PlainHTTP, SameSite: http.SameSiteStrictMode})
 }
 
 func (v *Viewer) signin(w http.ResponseWriter, r *http.Request) {
@@ -194,18 +215,37 @@ func (v *Viewer) signin(w http.ResponseWriter, r *http.Request) {
 		v.signinError(w, http.StatusBadRequest, next, "token: required")
 		return
 	}
-	v.setSession(w, r, tok)
+	// A session starts only with a token the API accepts: a wrong one is
+	// said so here, not discovered on the next page.
+	ctx := metadata.NewIncomingContext(r.Context(), metadata.Pairs("authorization", "Bearer "+tok))
+	if _, err := v.api.Principal(ctx); err != nil {
+		v.signinError(w, http.StatusUnauthorized, next, "token: "+status.Convert(err).Message())
+		return
+	}
+	v.setSession(w, tok)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (v *Viewer) signout(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: !v.opts.PlainHTTP, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
 }
 
-// safeNext keeps redirects on this site.
+// safeNext keeps redirects on this site: it returns next only when it is a
+// path of this origin (no scheme, no host, not `//` or `/\`, nothing a
+// browser strips or rewrites such as tabs, newlines or backslashes), else
+// "/".
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, `\`) {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return "/"
+	}
+	for _, c := range []byte(next) {
+		if c <= ' ' || c == 0x7f || c == '\\' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
 		return "/"
 	}
 	return next
