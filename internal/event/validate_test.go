@@ -242,17 +242,17 @@ func TestIPRedaction(t *testing.T) {
 		"::ffff:10.1.1.1":        "private",
 		"private":                "private",
 		// IPv4 embedded in IPv6 is judged by the embedded address.
-		"::10.0.0.1":             "private", // IPv4-compatible
-		"::8.8.8.8":              "::808:808",
-		"64:ff9b::10.0.0.1":      "private", // NAT64
-		"64:ff9b::8.8.8.8":       "64:ff9b::808:808",
-		"64:ff9b:1:a00:1::":      "private", // NAT64 local-use /48 of 10.0.0.1
-		"2002:a00:1::":           "private", // 6to4 of 10.0.0.1
-		"2002:c0a8:101::1":       "private", // 6to4 of 192.168.1.1
-		"2002:808:808::1":        "2002:808:808::1",
-		"255.255.255.255":        "private",
-		"240.0.0.1":              "private",
-		"0.1.2.3":                "private",
+		"::10.0.0.1":        "private", // IPv4-compatible
+		"::8.8.8.8":         "::808:808",
+		"64:ff9b::10.0.0.1": "private", // NAT64
+		"64:ff9b::8.8.8.8":  "64:ff9b::808:808",
+		"64:ff9b:1:a00:1::": "private", // NAT64 local-use /48 of 10.0.0.1
+		"2002:a00:1::":      "private", // 6to4 of 10.0.0.1
+		"2002:c0a8:101::1":  "private", // 6to4 of 192.168.1.1
+		"2002:808:808::1":   "2002:808:808::1",
+		"255.255.255.255":   "private",
+		"240.0.0.1":         "private",
+		"0.1.2.3":           "private",
 	}
 	for in, want := range tests {
 		t.Run(in, func(t *testing.T) {

@@ -17,7 +17,7 @@ func TestSafeNext(t *testing.T) {
 	for in, want := range map[string]string{
 		"/?range=1h": "/?range=1h", "//evil.example/": "/", "https://evil.example/": "/", `/\evil`: "/", "": "/", "relative": "/",
 		"/\t/evil.example": "/", "/\n/evil.example": "/", "/\r//evil.example": "/", "/ /evil": "/", "/\x00//evil": "/",
-		"/%09/evil.example": "/%09/evil.example", // escaped: stays a path of this site
+		"/%09/evil.example":     "/%09/evil.example", // escaped: stays a path of this site
 		"/ui/events/x?back=%2F": "/ui/events/x?back=%2F", "/\x7f/x": "/", "///evil": "/",
 	} {
 		if got := safeNext(in); got != want {
