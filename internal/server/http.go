@@ -16,7 +16,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	pb "github.com/audittrail/audittrail/api/audittrail/v1"
 )
@@ -58,6 +57,11 @@ var writeRPCs = map[string]bool{
 	pb.TokenService_RevokeTokens_FullMethodName:      true,
 }
 
+// bodyRoutes are the REST routes whose whole request is the body.
+var bodyRoutes = map[string]bool{
+	"POST /v1/events:batchCreate": true, "POST /v1/events:search": true, "POST /v1/tokens": true, "POST /v1/tokens:revoke": true,
+}
+
 // writeRoutes are the REST routes of writeRPCs.
 var writeRoutes = map[string]bool{"/v1/events": true, "/v1/events:batchCreate": true, "/v1/tokens": true, "/v1/tokens:revoke": true}
 
@@ -66,17 +70,27 @@ func errReadOnlyListener() error {
 }
 
 func (s *Server) handler(readOnly bool) (http.Handler, error) {
-	opts := []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(int(s.cfg.MaxBodyBytes)),
-		grpc.MaxSendMsgSize(int(2 * s.cfg.MaxBodyBytes)),
+	codec := newGRPCCodec()
+	onBad := func(method string, err error) {
+		rpc := method[strings.LastIndexByte(method, '/')+1:]
+		s.metrics.requests.WithLabelValues(rpc, codes.InvalidArgument.String()).Inc()
+		s.logger.Debug("rpc with a malformed message", "rpc", rpc, "err", err)
 	}
+	unary := []grpc.UnaryServerInterceptor{codec.unary(onBad)}
 	if readOnly {
-		opts = append(opts, grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+		unary = append(unary, func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
 			if writeRPCs[info.FullMethod] {
 				return nil, toStatus(errReadOnlyListener()).Err()
 			}
 			return next(ctx, req)
-		}))
+		})
+	}
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(int(s.cfg.MaxBodyBytes)),
+		grpc.MaxSendMsgSize(int(2 * s.cfg.MaxBodyBytes)),
+		grpc.ForceServerCodecV2(codec),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(codec.stream(onBad)),
 	}
 	gs := grpc.NewServer(opts...)
 	pb.RegisterEventServiceServer(gs, s)
@@ -84,10 +98,8 @@ func (s *Server) handler(readOnly bool) (http.Handler, error) {
 	pb.RegisterTokenServiceServer(gs, &tokenServer{s: s})
 
 	gw := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
-			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		}),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, newRESTJSON()),
+		runtime.SetQueryParameterParser(&strictQuery{}),
 		runtime.WithErrorHandler(writeStatusError),
 		runtime.WithRoutingErrorHandler(func(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
 			writeJSONError(w, code, routingCode(code), strings.ToLower(http.StatusText(code)))
@@ -156,6 +168,13 @@ func (s *Server) handler(readOnly bool) (http.Handler, error) {
 		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri))
 		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
 			gs.ServeHTTP(w, r)
+			return
+		}
+		if bodyRoutes[r.Method+" "+r.URL.Path] && r.URL.RawQuery != "" {
+			// These take their whole request in the body: the gateway would
+			// ignore a query silently.
+			writeJSONError(w, http.StatusBadRequest, codes.InvalidArgument,
+				fmt.Sprintf("query parameters %q: unknown (this method takes its whole request in the body)", r.URL.RawQuery))
 			return
 		}
 		if readOnly && writeRoutes[r.URL.Path] {
