@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -55,6 +53,8 @@ type serveCommand struct {
 	viewerClientID, viewerSecretFile string
 	viewerScopes, viewerURL          string
 	viewerPlainHTTP                  bool
+
+	listen listenFlags
 }
 
 func (c *serveCommand) flags() *flag.FlagSet {
@@ -91,6 +91,7 @@ func (c *serveCommand) flags() *flag.FlagSet {
 	fs.StringVar(&c.viewerURL, "viewer-url", "", "the viewer's external URL (scheme://host[:port]) for the OIDC redirect URI; default: the request's own")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); serves HTTPS and gRPC over TLS on every listener")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM), with --tls-cert")
+	c.listen.register(fs)
 	fs.StringVar(&c.clientCA, "client-ca", "", "CA bundle (PEM) for client certificates (mutual TLS): a verified certificate authenticates services/<name> from its spiffe:// URI SAN or CN")
 	return fs
 }
@@ -109,6 +110,9 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		if err := applyConfigFile(fs, c.config); err != nil {
 			return err
 		}
+	}
+	if err := c.listen.validate(); err != nil {
+		return err
 	}
 	log, err := newLogger(c.env.stderr, c.logLevel)
 	if err != nil {
@@ -220,35 +224,47 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", c.addr)
+	rejected := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "audittrail_connections_rejected_total",
+		Help: "Connections answered 503 and closed because --max-connections were open.",
+	})
+	if err := reg.Register(rejected); err != nil {
+		return fmt.Errorf("serve: metrics: %w", err)
+	}
+	ln, err := c.listen.listen(c.addr, tlsConfig, rejected)
 	if err != nil {
 		return fmt.Errorf("serve: listen: %w", err)
 	}
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(tlsConfig == nil)
-	protocols.SetHTTP2(tlsConfig != nil)
 	scheme := "http"
 	if tlsConfig != nil {
 		scheme = "https"
-		ln = tls.NewListener(ln, tlsConfig)
 	}
-	hs := &http.Server{
-		Handler:           handler,
-		Protocols:         &protocols,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	var pln net.Listener
+	hs := c.listen.httpServer(handler, tlsConfig != nil, log)
+	servers := []*http.Server{hs}
+	errc := make(chan error, 3)
 	if c.publicAddr != "" {
-		if pln, err = net.Listen("tcp", c.publicAddr); err != nil {
+		pln, err := c.listen.listen(c.publicAddr, tlsConfig, rejected)
+		if err != nil {
 			return fmt.Errorf("serve: listen on --public-addr: %w", err)
 		}
-		if tlsConfig != nil {
-			pln = tls.NewListener(pln, tlsConfig)
-		}
+		phs := c.listen.httpServer(publicHandler, tlsConfig != nil, log)
+		servers = append(servers, phs)
+		go func() { errc <- phs.Serve(pln) }()
 		log.Info("audittrail public listener (read RPCs only)", "addr", pln.Addr().String())
 		fmt.Fprintf(c.env.stderr, "audittrail: serving read-only gRPC and REST on %s://%s\n", scheme, pln.Addr())
+	}
+	if c.listen.metricsAddr != "" {
+		mln, err := c.listen.listen(c.listen.metricsAddr, nil, rejected)
+		if err != nil {
+			return fmt.Errorf("serve: listen on --metrics-addr: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", srv.MetricsHandler())
+		mhs := c.listen.httpServer(mux, false, log)
+		servers = append(servers, mhs)
+		go func() { errc <- mhs.Serve(mln) }()
+		log.Info("audittrail metrics listener", "addr", mln.Addr().String())
+		fmt.Fprintf(c.env.stderr, "audittrail: serving metrics on http://%s/metrics\n", mln.Addr())
 	}
 	absToken, _ := filepath.Abs(tokenPath)
 	registerLocalServer(ln.Addr().String(), absToken, log)
@@ -256,14 +272,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintf(c.env.stderr, "audittrail: serving gRPC and REST on %s://%s\naudittrail: admin token (principal %s) is in %s\n",
 		scheme, ln.Addr(), adminPrincipal, absToken)
 
-	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
-	servers := []*http.Server{hs}
-	if pln != nil {
-		phs := &http.Server{Handler: publicHandler, Protocols: &protocols, ReadHeaderTimeout: hs.ReadHeaderTimeout, ErrorLog: hs.ErrorLog}
-		servers = append(servers, phs)
-		go func() { errc <- phs.Serve(pln) }()
-	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

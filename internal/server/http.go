@@ -57,6 +57,18 @@ var writeRPCs = map[string]bool{
 	pb.TokenService_RevokeTokens_FullMethodName:      true,
 }
 
+// streamingRoutes are exempt from the connection read and write timeouts.
+var streamingRoutes = map[string]bool{
+	pb.EventService_TailEvents_FullMethodName: true,
+	"/ui/tail": true, "/ui/export": true,
+}
+
+// MetricsHandler serves the Prometheus metrics, for the internal listener
+// and --metrics-addr.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{})
+}
+
 // bodyRoutes are the REST routes whose whole request is the body.
 var bodyRoutes = map[string]bool{
 	"POST /v1/events:batchCreate": true, "POST /v1/events:search": true, "POST /v1/tokens": true, "POST /v1/tokens:revoke": true,
@@ -131,7 +143,9 @@ func (s *Server) handler(readOnly bool) (http.Handler, error) {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{}))
+	if !readOnly { // metrics are for operators, never on the public listener
+		mux.Handle("GET /metrics", s.MetricsHandler())
+	}
 	// No token for these two, on every listener: H2O's client probes
 	// /version before it signs in and stops unless it answers 2xx.
 	versionJSON, err := json.Marshal(s.cfg.Version)
@@ -166,6 +180,15 @@ func (s *Server) handler(readOnly bool) (http.Handler, error) {
 			ri.certPrincipal = certPrincipal(r.TLS.VerifiedChains[0][0])
 		}
 		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri))
+		if streamingRoutes[r.URL.Path] {
+			// Streams outlive the server's read and write timeouts, which
+			// are for ordinary requests and slow or stuck clients; these
+			// end with their client, the server's shutdown, or on their
+			// own heartbeat checks.
+			rc := http.NewResponseController(w)
+			rc.SetReadDeadline(time.Time{})
+			rc.SetWriteDeadline(time.Time{})
+		}
 		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
 			gs.ServeHTTP(w, r)
 			return
