@@ -55,6 +55,7 @@ type serveCommand struct {
 	viewerPlainHTTP                  bool
 
 	listen listenFlags
+	limits limitFlags
 }
 
 func (c *serveCommand) flags() *flag.FlagSet {
@@ -92,6 +93,7 @@ func (c *serveCommand) flags() *flag.FlagSet {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); serves HTTPS and gRPC over TLS on every listener")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM), with --tls-cert")
 	c.listen.register(fs)
+	c.limits.register(fs, def)
 	fs.StringVar(&c.clientCA, "client-ca", "", "CA bundle (PEM) for client certificates (mutual TLS): a verified certificate authenticates services/<name> from its spiffe:// URI SAN or CN")
 	return fs
 }
@@ -189,6 +191,9 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	cfg.SearchBudget = c.searchBudget
 	cfg.PageTokenKey = key
 	cfg.Version = buildVersion()
+	if ml := c.limits.apply(&cfg, c.env.getenv); ml > 0 {
+		log.Info("soft memory limit", "bytes", ml)
+	}
 	var viewers []*viewer.Viewer // one per listener
 	srv, err := server.New(cfg, server.Deps{
 		Store:  st,

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +31,9 @@ type requestInfo struct {
 	// certPrincipal is the services/… principal of a verified client
 	// certificate (mutual TLS), or "".
 	certPrincipal string
+	// identity is the caller, once admission authenticated it from the
+	// headers.
+	identity *Identity
 }
 
 type requestInfoKey struct{}
@@ -69,9 +74,15 @@ func (s *Server) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{})
 }
 
-// bodyRoutes are the REST routes whose whole request is the body.
-var bodyRoutes = map[string]bool{
-	"POST /v1/events:batchCreate": true, "POST /v1/events:search": true, "POST /v1/tokens": true, "POST /v1/tokens:revoke": true,
+// takesNoQuery reports the REST routes whose request is all in the body or
+// the path (the others refuse unknown parameters in the query parser).
+func takesNoQuery(method, path string) bool {
+	switch method + " " + path {
+	case "POST /v1/events:batchCreate", "POST /v1/events:search", "POST /v1/tokens", "POST /v1/tokens:revoke", "GET /v1/tokens":
+		return true
+	}
+	id, ok := strings.CutPrefix(path, "/v1/events/")
+	return method == http.MethodGet && ok && !strings.Contains(id, "/")
 }
 
 // writeRoutes are the REST routes of writeRPCs.
@@ -189,20 +200,31 @@ func (s *Server) handler(readOnly bool) (http.Handler, error) {
 			rc.SetReadDeadline(time.Time{})
 			rc.SetWriteDeadline(time.Time{})
 		}
-		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+		grpcCall := r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
+		if grpcCall || strings.HasPrefix(r.URL.Path, "/v1/") {
+			if readOnly && !grpcCall && writeRoutes[r.URL.Path] {
+				w.Header().Set("Allow", "")
+				writeJSONError(w, http.StatusMethodNotAllowed, codes.Unimplemented, toStatus(errReadOnlyListener()).Message())
+				return
+			}
+			write := (grpcCall && writeRPCs[r.URL.Path]) || (!grpcCall && r.Method == http.MethodPost && writeRoutes[r.URL.Path])
+			var release func()
+			var ok bool
+			if r, release, ok = s.admit(w, r, grpcCall, write); !ok {
+				return
+			}
+			defer release()
+		}
+		if grpcCall {
 			gs.ServeHTTP(w, r)
 			return
 		}
-		if bodyRoutes[r.Method+" "+r.URL.Path] && r.URL.RawQuery != "" {
-			// These take their whole request in the body: the gateway would
-			// ignore a query silently.
+		if r.URL.RawQuery != "" && takesNoQuery(r.Method, r.URL.Path) {
+			// The gateway does not parse a query for these, so it would
+			// ignore one silently.
+			keys := slices.Sorted(maps.Keys(r.URL.Query()))
 			writeJSONError(w, http.StatusBadRequest, codes.InvalidArgument,
-				fmt.Sprintf("query parameters %q: unknown (this method takes its whole request in the body)", r.URL.RawQuery))
-			return
-		}
-		if readOnly && writeRoutes[r.URL.Path] {
-			w.Header().Set("Allow", "")
-			writeJSONError(w, http.StatusMethodNotAllowed, codes.Unimplemented, toStatus(errReadOnlyListener()).Message())
+				fmt.Sprintf("query parameter %q: unknown (this method takes none)", append(keys, r.URL.RawQuery)[0]))
 			return
 		}
 		if r.ContentLength > s.cfg.MaxBodyBytes {

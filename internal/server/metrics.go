@@ -12,6 +12,7 @@ type metrics struct {
 	accepted    prometheus.Counter
 	batchSize   prometheus.Histogram
 	storeSearch prometheus.Histogram
+	rejected    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -39,8 +40,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time the store took for one search page.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "audittrail_requests_rejected_total",
+			Help: "API requests refused before their body was read, by reason (unauthenticated, inflight_bytes, concurrent_writes, malformed).",
+		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.accepted, m.batchSize, m.storeSearch} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.accepted, m.batchSize, m.storeSearch, m.rejected} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("server: register metrics: %w", err)
 		}

@@ -39,7 +39,7 @@ func TestMalformedRESTInput(t *testing.T) {
 		{"filter types not a list", "/v1/events:search", `{"filter":{"includeTypes":"TYPE_API"}}`, "filter.includeTypes: must be a list of one of"},
 		{"page size as string", "/v1/events:search", `{"pageSize":"ten"}`, "pageSize: must be a number"},
 		{"unknown query parameter", "/v1/events?event_idd=" + id, ev(``), `query parameter "event_idd": unknown`},
-		{"query on a body method", "/v1/events:search?pageSize=5", `{}`, "query parameters"},
+		{"query on a body method", "/v1/events:search?pageSize=5", `{}`, `query parameter "pageSize": unknown (this method takes none)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := post(t, hs, "tok-a", tc.path, tc.body)

@@ -35,6 +35,16 @@ type Config struct {
 	PageTokenKey []byte
 	// Version is what GET /version answers.
 	Version version.Info
+	// MaxInflightBytes bounds the bytes of API requests being read,
+	// decoded and served at once; a request past it is refused with
+	// RESOURCE_EXHAUSTED (429). Decoding costs memory of about 20 times a
+	// JSON body, so this bounds most of the server's memory.
+	MaxInflightBytes int64
+	// MaxConcurrentWrites bounds the create calls in progress.
+	MaxConcurrentWrites int
+	// AdmissionWait is how long a request may wait for room under those
+	// bounds before it is refused.
+	AdmissionWait time.Duration
 }
 
 // DefaultConfig returns the contract's defaults; PageTokenKey must still be
@@ -45,6 +55,11 @@ func DefaultConfig() Config {
 		Rules:        event.DefaultRules(),
 		SearchBudget: 2 * time.Second,
 		MaxBodyBytes: 16 << 20,
+		// Sized for a 2-core box: a few full batches at once, which is
+		// what two cores can decode in parallel anyway.
+		MaxInflightBytes:    64 << 20,
+		MaxConcurrentWrites: 16,
+		AdmissionWait:       100 * time.Millisecond,
 	}
 }
 
@@ -62,6 +77,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1<<20 {
 		return errors.New("server config: max body bytes must be at least 1 MiB")
+	}
+	if c.MaxInflightBytes < c.MaxBodyBytes {
+		return fmt.Errorf("server config: max in-flight bytes %d must be at least the body limit %d", c.MaxInflightBytes, c.MaxBodyBytes)
+	}
+	if c.MaxConcurrentWrites < 1 || c.AdmissionWait < 0 {
+		return errors.New("server config: max concurrent writes must be positive and the admission wait not negative")
 	}
 	if len(c.PageTokenKey) < 32 {
 		return errors.New("server config: page token key must be at least 32 bytes")
@@ -106,6 +127,7 @@ type Server struct {
 	metrics *metrics
 	gather  prometheus.Gatherer
 	logins  sync.Map // principal → login name last recorded by this process
+	adm     *admission
 }
 
 var _ pb.EventServiceServer = (*Server)(nil)
@@ -127,6 +149,6 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	return &Server{
 		cfg: cfg, store: deps.Store, log: deps.Log, oidc: deps.OIDC, policy: deps.Policy, ui: deps.UI, logger: deps.Logger,
-		now: deps.Now, metrics: m, gather: deps.Gatherer,
+		now: deps.Now, metrics: m, gather: deps.Gatherer, adm: newAdmission(cfg),
 	}, nil
 }

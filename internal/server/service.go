@@ -33,7 +33,13 @@ const (
 func serve[T any](s *Server, ctx context.Context, rpc string, fn func(context.Context, *Identity) (T, error)) (T, error) {
 	start := time.Now()
 	var resp T
-	id, err := s.authenticate(ctx)
+	var id *Identity
+	var err error
+	if ri := requestInfoFrom(ctx); ri != nil && ri.identity != nil {
+		id = ri.identity // authenticated by admission, before the body was read
+	} else {
+		id, err = s.authenticate(ctx)
+	}
 	if err == nil {
 		resp, err = fn(ctx, id)
 	}
