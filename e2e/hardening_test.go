@@ -9,9 +9,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -406,5 +409,113 @@ func TestFaultMetricsListeners(t *testing.T) {
 		if resp.StatusCode != tc.code {
 			t.Errorf("%s: HTTP %d, want %d", tc.url, resp.StatusCode, tc.code)
 		}
+	}
+}
+
+// TestFaultDiskFull fills a small tmpfs under a running server: creates get
+// 503 naming the cause, /readyz says so, reads go on (each still
+// recorded), nothing crashes, and writes resume by themselves once space
+// is freed; every acknowledged event is found afterwards.
+func TestFaultDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("disk-full test: needs root to mount a tmpfs (CI runs as root)")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=128m", "tmpfs", dir).CombinedOutput(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("mount tmpfs: %v %s", err, out)
+		}
+		t.Skipf("disk-full test: cannot mount a tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	s := startServer(t, dir, "--disk-reserve", "24MiB")
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	ballast := filepath.Join(dir, "ballast")
+	if err := os.WriteFile(ballast, make([]byte, free-56<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	meta := map[string]any{"pad": strings.Repeat("x", 2000)}
+	batch := func() (int, map[string]any, []string) {
+		var reqs []map[string]any
+		var names []string
+		for range 200 {
+			id := newID()
+			names = append(names, "events/"+id)
+			reqs = append(reqs, map[string]any{"eventId": id, "event": ev(map[string]any{"eventSource": "diskfull", "metadata": meta})})
+		}
+		code, body := s.rest("POST", "/v1/events:batchCreate", map[string]any{"requests": reqs})
+		return code, body, names
+	}
+	var acked []string
+	var full map[string]any
+	for i := 0; i < 2000 && full == nil; i++ {
+		code, body, names := batch()
+		switch code {
+		case 200:
+			acked = append(acked, names...)
+		case 503:
+			full = body
+		default:
+			t.Fatalf("batch %d: HTTP %d %v", i, code, body)
+		}
+	}
+	if full == nil || !strings.Contains(fmt.Sprint(full["message"]), "disk full") || full["code"] != float64(14) {
+		t.Fatalf("no 503 naming the full disk: last answer %v after %d acked events", full, len(acked))
+	}
+	t.Logf("disk full after %d acknowledged events: %v", len(acked), full["message"])
+	resp, err := http.Get(s.url("/readyz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(ready), "disk full") {
+		t.Errorf("/readyz: HTTP %d %q; want 503 naming the full disk", resp.StatusCode, ready)
+	}
+	if code, body := s.rest("POST", "/v1/events:search", map[string]any{"filter": map[string]any{"eventSourceExact": "diskfull"}, "pageSize": 5}); code != 200 {
+		t.Errorf("search while the disk is full: HTTP %d %v", code, body)
+	}
+	if code, _ := s.rest("GET", "/v1/"+acked[0], nil); code != 200 {
+		t.Errorf("get while the disk is full: HTTP %d", code)
+	}
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	freed := time.Now()
+	recovered := false
+	for time.Since(freed) < 20*time.Second {
+		code, body, names := batch()
+		if code == 200 {
+			acked = append(acked, names...)
+			recovered = true
+			break
+		}
+		if code != 503 {
+			t.Fatalf("after freeing space: HTTP %d %v", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !recovered {
+		t.Fatal("writes did not resume within 20s of freeing space")
+	}
+	t.Logf("writes resumed %v after space was freed", time.Since(freed).Round(time.Millisecond))
+	if s.cmd.ProcessState != nil {
+		t.Fatal("the server exited")
+	}
+	found := map[string]bool{}
+	for _, n := range s.searchAll(map[string]any{"eventSourceExact": "diskfull"}, 1000) {
+		found[n] = true
+	}
+	for _, n := range acked {
+		if !found[n] {
+			t.Fatalf("acknowledged %s not found", n)
+		}
+	}
+	if resp, err := http.Get(s.url("/readyz")); err != nil || resp.StatusCode != 200 {
+		t.Errorf("/readyz after recovery: %v %v", resp, err)
 	}
 }

@@ -18,12 +18,14 @@ type limitFlags struct {
 	inflight    byteSize
 	writes      int
 	memoryLimit byteSize
+	diskReserve byteSize
 }
 
 func (l *limitFlags) register(fs *flag.FlagSet, def server.Config) {
 	l.inflight = byteSize(def.MaxInflightBytes)
 	fs.Var(&l.inflight, "max-inflight-bytes", "bytes of API requests read and served at once (e.g. 64MiB); past it requests get 429 with Retry-After")
 	fs.IntVar(&l.writes, "max-concurrent-writes", def.MaxConcurrentWrites, "create calls in progress at once; past it they get 429 with Retry-After")
+	fs.Var(&l.diskReserve, "disk-reserve", "embedded store: free space below which creates are refused with 503 (disk full) before they are written; the server's own search records may use half of it (default: twice the memtable, 160MiB)")
 	fs.Var(&l.memoryLimit, "memory-limit", "soft memory limit of the process (GOMEMLIMIT; e.g. 2GiB). Default: $GOMEMLIMIT, else 3/4 of the memory of the machine or its cgroup")
 }
 

@@ -64,11 +64,14 @@ func toStatus(err error) *status.Status {
 		}
 		var ce *clientError
 		var fe *event.FieldError
+		var ue *store.UnavailableError
 		switch {
 		case errors.As(err, &ce):
 			return status.New(row.code, ce.msg)
 		case errors.As(err, &fe):
 			return status.New(row.code, fe.Error())
+		case errors.As(err, &ue):
+			return status.New(row.code, ue.Error()+"; retry later")
 		}
 		return status.New(row.code, row.msg)
 	}

@@ -148,8 +148,10 @@ func (s *Server) handler(readOnly bool) (http.Handler, error) {
 		defer cancel()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if err := s.store.Ping(ctx); err != nil {
+			// The cause (disk full, database down, a failed write) is for
+			// the operator looking at the probe.
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "store unavailable")
+			fmt.Fprintln(w, toStatus(err).Message())
 			return
 		}
 		fmt.Fprintln(w, "ok")

@@ -334,7 +334,7 @@ func (s *Server) recordSelf(ctx context.Context, e *event.Event) error {
 	if err := s.cfg.Rules.Normalize(e, s.now()); err != nil {
 		return err
 	}
-	res, err := s.store.Append(context.WithoutCancel(ctx), []*event.Event{e})
+	res, err := s.store.Append(store.WithOwnEvents(context.WithoutCancel(ctx)), []*event.Event{e})
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,18 @@ var (
 	ErrUnavailable = errors.New("store: unavailable")
 )
 
+// UnavailableError is an ErrUnavailable whose cause is fit for clients and
+// operators to read (SPEC §5: a refused write says why), e.g. "disk full:
+// 12 MiB free in /data, below the reserve of 160 MiB".
+type UnavailableError struct {
+	Cause string
+}
+
+func (e *UnavailableError) Error() string { return "store unavailable: " + e.Cause }
+
+// Is makes an UnavailableError match ErrUnavailable.
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+
 // Record is an event as stored, with its sequence number.
 type Record struct {
 	// Seq is the event's position in acceptance order: 0, 1, 2, … without

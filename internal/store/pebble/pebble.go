@@ -18,6 +18,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -43,6 +44,13 @@ type Options struct {
 	MaxGroupEvents int
 	// MaxCompactions is how many compactions may run at once.
 	MaxCompactions int
+	// MinFreeBytes is the free space of the store's file system below
+	// which appends are refused (UNAVAILABLE, "disk full") before they are
+	// written, so that the WAL never runs into ENOSPC mid-write (Pebble
+	// cannot go on after a failed synced write) and flushes and compactions
+	// keep room to finish. Appends resume by themselves once space is
+	// free. 0 means the default of twice the memtable size plus 32 MiB.
+	MinFreeBytes int64
 	// Now is the clock for receive times.
 	Now func() time.Time
 	// Logger receives store and Pebble logs.
@@ -65,8 +73,11 @@ func DefaultOptions() Options {
 }
 
 func (o *Options) validate() error {
-	if o.CacheSize <= 0 || o.MemTableSize == 0 || o.MaxGroupEvents <= 0 || o.MaxCompactions <= 0 {
-		return fmt.Errorf("pebble store: cache size, memtable size, max group events and max compactions must be positive")
+	if o.CacheSize <= 0 || o.MemTableSize == 0 || o.MaxGroupEvents <= 0 || o.MaxCompactions <= 0 || o.MinFreeBytes < 0 {
+		return fmt.Errorf("pebble store: cache size, memtable size, max group events and max compactions must be positive, the free-space reserve not negative")
+	}
+	if o.MinFreeBytes == 0 {
+		o.MinFreeBytes = DefaultMinFreeBytes(o.MemTableSize)
 	}
 	if o.Now == nil || o.Logger == nil {
 		return fmt.Errorf("pebble store: Now and Logger are required")
@@ -77,10 +88,18 @@ func (o *Options) validate() error {
 	return nil
 }
 
+// DefaultMinFreeBytes is the free-space reserve for a memtable size: room
+// to flush two memtables, plus margin for the manifest and compactions.
+func DefaultMinFreeBytes(memTableSize uint64) int64 { return 2*int64(memTableSize) + 32<<20 }
+
 // Store is the Pebble-backed store.Store.
 type Store struct {
 	db   *pebble.DB
+	dir  string
 	opts Options
+	// broken is set when a synced write failed: the store takes no more
+	// writes until it is restarted (its *store.UnavailableError).
+	broken atomic.Pointer[error]
 
 	queue *store.AppendQueue
 	done  chan struct{} // closed when the committer has exited
@@ -159,6 +178,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		db:       db,
+		dir:      dir,
 		opts:     opts,
 		queue:    store.NewAppendQueue(),
 		commits:  make(chan *pendingGroup, 1),
@@ -250,8 +270,8 @@ func (s *Store) recover() error {
 }
 
 // Append implements store.Store.
-func (s *Store) Append(_ context.Context, events []*event.Event) ([]store.AppendResult, error) {
-	res, err := s.queue.Submit(events)
+func (s *Store) Append(ctx context.Context, events []*event.Event) ([]store.AppendResult, error) {
+	res, err := s.queue.Submit(ctx, events)
 	if err != nil && !errors.Is(err, store.ErrClosed) {
 		return nil, fmt.Errorf("pebble store: %w", err)
 	}
@@ -265,7 +285,12 @@ func (s *Store) Append(_ context.Context, events []*event.Event) ([]store.Append
 func (s *Store) sequence() {
 	defer close(s.commits)
 	s.queue.Run(s.opts.MaxGroupEvents, func(group []*store.AppendRequest, n int) {
-		s.commits <- s.prepare(group, n)
+		// Refused before anything is assigned: the sequencer's state
+		// stays that of the last group built, so later groups go on
+		// without a gap once space is free.
+		if group, n = s.admitSpace(group, n); len(group) > 0 {
+			s.commits <- s.prepare(group, n)
+		}
 	})
 }
 
@@ -414,11 +439,8 @@ func (s *Store) commit() {
 		}
 		if err == nil && pg.batch != nil {
 			if cerr := pg.batch.Commit(pebble.Sync); cerr != nil {
-				// A failed synced write leaves the WAL state unknown: stop
-				// accepting writes rather than risk gaps or reuse of seqs.
-				broken = fmt.Errorf("pebble store: commit failed, store needs restart: %w", cerr)
 				s.opts.Logger.Error("pebble store: commit failed", "err", cerr)
-				err = broken
+				err = cerr
 			}
 		}
 		if pg.batch != nil {
@@ -429,7 +451,12 @@ func (s *Store) commit() {
 			s.commitSeconds.Observe(time.Since(pg.start).Seconds())
 			s.groupEvents.Observe(float64(pg.n))
 		} else if broken == nil {
-			broken = err // a failed prepare also stops the sequence
+			// A failed synced write leaves the WAL state unknown, and a
+			// failed prepare the sequencer's: stop accepting writes rather
+			// than risk gaps or reuse of seqs.
+			broken = &store.UnavailableError{Cause: "a write failed; the store takes no writes until the server is restarted"}
+			s.broken.Store(&broken)
+			err = fmt.Errorf("%w: %w", broken, err)
 		}
 		s.inflightMu.Lock()
 		for _, id := range pg.ids {
@@ -496,7 +523,60 @@ func (s *Store) Ping(context.Context) error {
 	if s.queue.Closed() {
 		return store.ErrClosed
 	}
+	if b := s.broken.Load(); b != nil {
+		return *b
+	}
+	return s.spaceError(s.opts.MinFreeBytes)
+}
+
+// spaceError is a "disk full" UnavailableError when the store's file
+// system has less free space than reserve, else nil.
+func (s *Store) spaceError(reserve int64) error {
+	free, err := freeBytes(s.dir)
+	if err != nil {
+		s.opts.Logger.Warn("pebble store: free space unknown", "err", err)
+		return nil // unknown is not full; Pebble reports real write errors
+	}
+	if free < reserve {
+		return &store.UnavailableError{Cause: fmt.Sprintf("disk full: %d MiB free, below the reserve of %d MiB; writes resume when space is freed",
+			free>>20, reserve>>20)}
+	}
 	return nil
+}
+
+// admitSpace fails the requests of group that the free space does not
+// allow and returns the rest. Client events need the whole reserve; the
+// server's own (the record of each search) may use its first half, so that
+// reads go on being recorded and answered while clients are refused.
+func (s *Store) admitSpace(group []*store.AppendRequest, n int) ([]*store.AppendRequest, int) {
+	clientErr := s.spaceError(s.opts.MinFreeBytes)
+	if clientErr == nil {
+		return group, n
+	}
+	ownErr := s.spaceError(s.opts.MinFreeBytes / 2)
+	kept := group[:0]
+	for _, r := range group {
+		switch {
+		case r.Own && ownErr == nil:
+			kept = append(kept, r)
+		case r.Own:
+			r.Finish(ownErr)
+			n -= len(r.Events)
+		default:
+			r.Finish(clientErr)
+			n -= len(r.Events)
+		}
+	}
+	return kept, n
+}
+
+// freeBytes is the space available to this process on dir's file system.
+func freeBytes(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
 // Close stops accepting Appends, lets queued ones commit, and closes Pebble.

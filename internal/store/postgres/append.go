@@ -27,7 +27,7 @@ func (s *Store) Append(ctx context.Context, events []*event.Event) ([]store.Appe
 	if err := s.ensurePartitions(ctx, events); err != nil {
 		return nil, err
 	}
-	res, err := s.queue.Submit(events)
+	res, err := s.queue.Submit(ctx, events)
 	if err != nil && !errors.Is(err, store.ErrClosed) && !errors.Is(err, store.ErrUnavailable) {
 		return nil, fmt.Errorf("postgres store: %w", err)
 	}

@@ -271,7 +271,12 @@ func wrap(op string, err error) error {
 		return fmt.Errorf("postgres store: %s: %w", op, err)
 	}
 	if unavailable(err) {
-		return fmt.Errorf("postgres store: %s: %w: %w", op, store.ErrUnavailable, err)
+		cause := &store.UnavailableError{Cause: "the PostgreSQL database cannot be reached"}
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "53100" {
+			cause.Cause = "the PostgreSQL database is out of disk space"
+		}
+		return fmt.Errorf("postgres store: %s: %w: %w", op, cause, err)
 	}
 	return fmt.Errorf("postgres store: %s: %w", op, err)
 }
@@ -280,8 +285,8 @@ func unavailable(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		// 08: connection exception; 57P01-03: shutdown, crash, starting;
-		// 53300: too many connections.
-		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P") || pgErr.Code == "53300"
+		// 53300: too many connections; 53100: disk full.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P") || pgErr.Code == "53300" || pgErr.Code == "53100"
 	}
 	var netErr net.Error
 	var connErr *pgconn.ConnectError
