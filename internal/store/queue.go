@@ -55,7 +55,9 @@ func NewAppendQueue() *AppendQueue {
 type ownKey struct{}
 
 // WithOwnEvents marks the Appends made with ctx as the server's own events.
-func WithOwnEvents(ctx context.Context) context.Context { return context.WithValue(ctx, ownKey{}, true) }
+func WithOwnEvents(ctx context.Context) context.Context {
+	return context.WithValue(ctx, ownKey{}, true)
+}
 
 // OwnEvents reports whether ctx carries WithOwnEvents.
 func OwnEvents(ctx context.Context) bool { own, _ := ctx.Value(ownKey{}).(bool); return own }
