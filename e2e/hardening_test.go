@@ -159,6 +159,7 @@ func closedWithin(c net.Conn, d time.Duration) bool {
 
 func TestFaultSlowAndIdleConnections(t *testing.T) {
 	s := startServer(t, "", "--idle-timeout", "1s", "--read-header-timeout", "1s", "--read-timeout", "2s", "--max-connections", "16")
+	defer unstructuredLines(t, s)
 	dial := func(t *testing.T) net.Conn {
 		c, err := net.Dial("tcp", s.addr)
 		if err != nil {
@@ -248,8 +249,21 @@ func peakRSS(t *testing.T, pid int) int64 {
 	return 0
 }
 
+// unstructuredLines fails the test when the server wrote log lines that
+// are not JSON (grpc-go's "ERROR: …" style), after its startup banner.
+func unstructuredLines(t *testing.T, s *server) {
+	t.Helper()
+	for _, line := range strings.Split(s.log.String(), "\n") {
+		if line == "" || strings.HasPrefix(line, "audittrail: ") || strings.HasPrefix(line, "{") {
+			continue
+		}
+		t.Errorf("unstructured log line: %q", line)
+	}
+}
+
 func TestFaultOverload(t *testing.T) {
 	s := startServer(t, "", "--max-inflight-bytes", "32MiB", "--max-concurrent-writes", "2")
+	defer unstructuredLines(t, s)
 	t.Run("unauthenticated body is not read", func(t *testing.T) {
 		c, err := net.Dial("tcp", s.addr)
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc/grpclog"
 
 	"github.com/audittrail/audittrail/internal/access"
 	"github.com/audittrail/audittrail/internal/server"
@@ -120,6 +121,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	grpclog.SetLoggerV2(grpcLogger{log}) // process-wide, like the server itself
 	tlsConfig, err := c.tlsConfig()
 	if err != nil {
 		return err

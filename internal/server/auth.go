@@ -9,6 +9,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"google.golang.org/grpc/metadata"
 
@@ -70,7 +72,7 @@ func (s *Server) authenticate(ctx context.Context) (*Identity, error) {
 		}
 		s.rememberLogin(ctx, subj.Principal, login)
 	case ok:
-		t, err := s.store.TokenByHash(ctx, HashToken(tok))
+		t, err := s.tokens.get(ctx, HashToken(tok), s.now())
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, errUnauthenticated
 		}
@@ -94,6 +96,49 @@ func (s *Server) authenticate(ctx context.Context) (*Identity, error) {
 		policy = s.policy.Current()
 	}
 	return &Identity{Principal: subj.Principal, Grants: policy.Grants(subj)}, nil
+}
+
+// tokenCache keeps server-issued tokens found by their hash for a short
+// while, so that a busy client does not cost a store read per request (a
+// database round trip with PostgreSQL). A revocation takes effect within
+// the TTL; unknown tokens are not cached, so a new one works at once.
+type tokenCache struct {
+	ttl   time.Duration
+	store store.Store
+	mu    sync.Mutex
+	m     map[[32]byte]cachedToken
+}
+
+type cachedToken struct {
+	t       store.Token
+	fetched time.Time
+}
+
+func (c *tokenCache) get(ctx context.Context, hash [32]byte, now time.Time) (store.Token, error) {
+	c.mu.Lock()
+	e, ok := c.m[hash]
+	c.mu.Unlock()
+	if ok && now.Sub(e.fetched) < c.ttl {
+		return e.t, nil
+	}
+	t, err := c.store.TokenByHash(ctx, hash)
+	if err != nil {
+		return t, err
+	}
+	c.mu.Lock()
+	if len(c.m) > 10000 { // bounded: start over rather than grow
+		clear(c.m)
+	}
+	c.m[hash] = cachedToken{t, now}
+	c.mu.Unlock()
+	return t, nil
+}
+
+// forget drops every cached token, after a revocation.
+func (c *tokenCache) forget() {
+	c.mu.Lock()
+	clear(c.m)
+	c.mu.Unlock()
 }
 
 // rememberLogin records a principal's latest login name, writing only when

@@ -45,6 +45,10 @@ type Config struct {
 	// AdmissionWait is how long a request may wait for room under those
 	// bounds before it is refused.
 	AdmissionWait time.Duration
+	// TokenCacheTTL is how long a server-issued token, once found, is
+	// trusted without reading the store again: a revocation takes up to
+	// this long to take effect on a server that saw the token.
+	TokenCacheTTL time.Duration
 }
 
 // DefaultConfig returns the contract's defaults; PageTokenKey must still be
@@ -60,6 +64,7 @@ func DefaultConfig() Config {
 		MaxInflightBytes:    64 << 20,
 		MaxConcurrentWrites: 16,
 		AdmissionWait:       100 * time.Millisecond,
+		TokenCacheTTL:       2 * time.Second,
 	}
 }
 
@@ -81,8 +86,8 @@ func (c *Config) Validate() error {
 	if c.MaxInflightBytes < c.MaxBodyBytes {
 		return fmt.Errorf("server config: max in-flight bytes %d must be at least the body limit %d", c.MaxInflightBytes, c.MaxBodyBytes)
 	}
-	if c.MaxConcurrentWrites < 1 || c.AdmissionWait < 0 {
-		return errors.New("server config: max concurrent writes must be positive and the admission wait not negative")
+	if c.MaxConcurrentWrites < 1 || c.AdmissionWait < 0 || c.TokenCacheTTL < 0 {
+		return errors.New("server config: max concurrent writes must be positive, the admission wait and token cache TTL not negative")
 	}
 	if len(c.PageTokenKey) < 32 {
 		return errors.New("server config: page token key must be at least 32 bytes")
@@ -128,6 +133,8 @@ type Server struct {
 	gather  prometheus.Gatherer
 	logins  sync.Map // principal → login name last recorded by this process
 	adm     *admission
+	tokens  *tokenCache
+	errLog  *logLimiter
 }
 
 var _ pb.EventServiceServer = (*Server)(nil)
@@ -150,5 +157,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	return &Server{
 		cfg: cfg, store: deps.Store, log: deps.Log, oidc: deps.OIDC, policy: deps.Policy, ui: deps.UI, logger: deps.Logger,
 		now: deps.Now, metrics: m, gather: deps.Gatherer, adm: newAdmission(cfg),
+		tokens: &tokenCache{ttl: cfg.TokenCacheTTL, store: deps.Store, m: map[[32]byte]cachedToken{}},
+		errLog: &logLimiter{every: 10 * time.Second, last: map[string]*limitedLine{}},
 	}, nil
 }

@@ -47,7 +47,11 @@ func serve[T any](s *Server, ctx context.Context, rpc string, fn func(context.Co
 	s.metrics.requests.WithLabelValues(rpc, st.Code().String()).Inc()
 	s.metrics.latency.WithLabelValues(rpc).Observe(time.Since(start).Seconds())
 	if st.Code() == codes.Internal || st.Code() == codes.Unavailable {
-		s.logger.Error("rpc failed", "rpc", rpc, "err", err)
+		// An outage fails every request: one line per RPC and code every
+		// few seconds, with the count of those not logged.
+		if n, ok := s.errLog.allow(rpc+" "+st.Code().String(), s.now()); ok {
+			s.logger.Error("rpc failed", "rpc", rpc, "code", st.Code().String(), "err", err, "suppressed", n)
+		}
 	}
 	if err != nil {
 		var zero T

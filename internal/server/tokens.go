@@ -140,6 +140,7 @@ func (ts *tokenServer) RevokeTokens(ctx context.Context, req *pb.RevokeTokensReq
 		if err != nil {
 			return nil, err
 		}
+		s.tokens.forget() // at once here; other replicas within the cache TTL
 		out := &pb.RevokeTokensResponse{}
 		var ids []string
 		for _, t := range revoked {
