@@ -26,8 +26,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -52,6 +54,8 @@ func main() {
 		skipPebble = flag.Bool("skip-embedded", false, "with -postgres, skip the embedded store's run")
 	)
 	flag.DurationVar(&settle, "settle", 60*time.Second, "pause before the quiescent search phase of the embedded store")
+	flag.DurationVar(&underLoad, "under-load", 30*time.Second, "how long to search while ingest runs at -load of the measured maximum (0: skip)")
+	flag.Float64Var(&loadFraction, "load", 0.8, "ingest rate of the search-under-ingest phase, as a fraction of the measured maximum")
 	flag.Parse()
 	fmt.Printf("machine: %d CPUs, %s/%s, %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	err := func() error {
@@ -73,7 +77,10 @@ func main() {
 
 const token = "bench-token"
 
-var settle time.Duration
+var (
+	settle, underLoad time.Duration
+	loadFraction      float64
+)
 
 func run(events, clients, batch, queries int, dir, cpuprofile string) error {
 	reg := prometheus.NewRegistry()
@@ -199,6 +206,13 @@ func runServer(st store.Store, reg *prometheus.Registry, events, clients, batch,
 			return 0, err
 		}
 		if err := searches(ctx, c, kinds, queries, "quiescent store"); err != nil {
+			return 0, err
+		}
+	}
+	if underLoad > 0 {
+		// Searches see the newest events, the ones being ingested.
+		live := queryKinds(time.Now().Add(time.Hour), rng)
+		if err := searchUnderIngest(ctx, c, live, rate, loadFraction, clients, batch, underLoad); err != nil {
 			return 0, err
 		}
 	}
@@ -377,25 +391,108 @@ func generate(events, batch int, now time.Time) []*pb.BatchCreateEventsRequest {
 		for i := range n {
 			seq := from + i
 			at := now.Add(-span + time.Duration(float64(span)*float64(seq)/float64(events)) - time.Duration(rng.IntN(60))*time.Second)
-			ws := rng.IntN(100)
-			id := uuid.NewString()
+			req.Requests[i] = genRequest(rng, at)
 			if rng.IntN(1000) == 0 {
-				sampleIDs = append(sampleIDs, id)
+				sampleIDs = append(sampleIDs, req.Requests[i].EventId)
 			}
-			req.Requests[i] = &pb.CreateEventRequest{EventId: id, Event: &pb.Event{
-				EventTime:       timestamppb.New(at),
-				EventSource:     fmt.Sprintf("service-%d", rng.IntN(10)),
-				Action:          actions[rng.IntN(len(actions))],
-				ReadOnly:        rng.IntN(2) == 0,
-				Status:          &pb.Status{Code: int32([]int{0, 0, 0, 0, 3, 5, 7}[rng.IntN(7)])},
-				Principal:       fmt.Sprintf("users/%04d", rng.IntN(10000)),
-				SourceIpAddress: []string{"8.8.8.8", "10.0.0.7", "2001:4860::8888", "203.0.113.9"}[rng.IntN(4)],
-				Resource:        fmt.Sprintf("//engine-manager/workspaces/ws%03d/daiEngines/e%d", ws, rng.IntN(1000)),
-				UserAgent:       "bench/1.0",
-				Metadata:        map[string]string{"env": []string{"prod", "dev", "staging"}[rng.IntN(3)], "tier": fmt.Sprint(rng.IntN(5))},
-			}}
 		}
 		reqs = append(reqs, req)
 	}
 	return reqs
+}
+
+// genRequest is one generated event of the workload, at time at.
+func genRequest(rng *rand.Rand, at time.Time) *pb.CreateEventRequest {
+	ws := rng.IntN(100)
+	return &pb.CreateEventRequest{EventId: uuid.NewString(), Event: &pb.Event{
+		EventTime:       timestamppb.New(at),
+		EventSource:     fmt.Sprintf("service-%d", rng.IntN(10)),
+		Action:          actions[rng.IntN(len(actions))],
+		ReadOnly:        rng.IntN(2) == 0,
+		Status:          &pb.Status{Code: int32([]int{0, 0, 0, 0, 3, 5, 7}[rng.IntN(7)])},
+		Principal:       fmt.Sprintf("users/%04d", rng.IntN(10000)),
+		SourceIpAddress: []string{"8.8.8.8", "10.0.0.7", "2001:4860::8888", "203.0.113.9"}[rng.IntN(4)],
+		Resource:        fmt.Sprintf("//engine-manager/workspaces/ws%03d/daiEngines/e%d", ws, rng.IntN(1000)),
+		UserAgent:       "bench/1.0",
+		Metadata:        map[string]string{"env": []string{"prod", "dev", "staging"}[rng.IntN(3)], "tier": fmt.Sprint(rng.IntN(5))},
+	}}
+}
+
+// searchUnderIngest keeps ingest running at load × the measured maximum
+// rate (batches generated as they are sent, paced per client) while one
+// client searches newest-50 sequentially, self-audit on: the latency a
+// reader sees on a busy server (each search waits for its self-audit
+// commit, which the store's urgent lane keeps out of the bulk backlog).
+func searchUnderIngest(ctx context.Context, c pb.EventServiceClient, kinds []queryKind, maxRate, load float64, clients, batch int, d time.Duration) error {
+	rate := maxRate * load
+	interval := time.Duration(float64(time.Second) * float64(batch*clients) / rate)
+	fmt.Printf("search under ingest: %.0f%% of %.0f events/s (%d clients, a %d-event batch each every %v), %v\n",
+		load*100, maxRate, clients, batch, interval.Round(time.Millisecond), d)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, clients)
+	start := time.Now()
+	for i := range clients {
+		wg.Go(func() {
+			// A pool of batches built up front, sent again with new ids:
+			// the client then costs what it cost in the maximum-rate run,
+			// where requests were built before the clock started.
+			rng := rand.New(rand.NewPCG(uint64(i), 99))
+			pool := make([]*pb.BatchCreateEventsRequest, 8)
+			for p := range pool {
+				pool[p] = &pb.BatchCreateEventsRequest{Requests: make([]*pb.CreateEventRequest, batch)}
+				for j := range pool[p].Requests {
+					pool[p].Requests[j] = genRequest(rng, time.Now().Add(-time.Duration(rng.IntN(60))*time.Second))
+				}
+			}
+			tick := time.NewTicker(interval)
+			defer tick.Stop()
+			for n := 0; ; n++ {
+				req := pool[n%len(pool)]
+				for _, r := range req.Requests {
+					r.EventId = uuid.NewString()
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				if _, err := c.BatchCreateEvents(ctx, req); err != nil {
+					if ctx.Err() == nil && status.Code(err) != codes.DeadlineExceeded {
+						errc <- err
+					}
+					return
+				}
+				sent.Add(int64(batch))
+			}
+		})
+	}
+	fmt.Printf("| query | p50 | p99 | searches |\n|---|---|---|---|\n")
+	lat := map[string][]time.Duration{}
+	for i := 0; ctx.Err() == nil; i++ {
+		k := kinds[i%2] // time window only, principal exact: the index paths
+		t0 := time.Now()
+		if _, err := c.SearchEvents(ctx, &pb.SearchEventsRequest{Filter: k.filter(), PageSize: 50}); err != nil {
+			if ctx.Err() != nil || status.Code(err) == codes.DeadlineExceeded {
+				break
+			}
+			return fmt.Errorf("%s: %w", k.name, err)
+		}
+		lat[k.name] = append(lat[k.name], time.Since(t0))
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("ingest under search: %w", err)
+	default:
+	}
+	for _, k := range kinds[:2] {
+		l := lat[k.name]
+		slices.Sort(l)
+		fmt.Printf("| %s | %s | %s | %d |\n", k.name, ms(l[len(l)/2]), ms(l[len(l)*99/100]), len(l))
+	}
+	fmt.Printf("ingest while searching: %.0f events/s\n", float64(sent.Load())/time.Since(start).Seconds())
+	return nil
 }
