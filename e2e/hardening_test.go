@@ -532,4 +532,30 @@ func TestFaultDiskFull(t *testing.T) {
 	if resp, err := http.Get(s.url("/readyz")); err != nil || resp.StatusCode != 200 {
 		t.Errorf("/readyz after recovery: %v %v", resp, err)
 	}
+
+	// A start on a completely full disk says why and exits, instead of
+	// spinning in the store's WAL replay with no listener.
+	s.kill()
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ballast, make([]byte, int64(st.Bavail)*int64(st.Bsize)), 0o600); err != nil && !strings.Contains(err.Error(), "no space") {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	out, err := exec.Command(binaryPath, "serve", "--data", dir, "--addr", "127.0.0.1:0", "--disk-reserve", "24MiB").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "disk full") || time.Since(start) > 10*time.Second {
+		t.Fatalf("start on a full disk: %v after %v: %s; want a prompt exit naming the full disk", err, time.Since(start), out)
+	}
+	os.Remove(ballast)
+	s2 := startServer(t, dir, "--disk-reserve", "24MiB")
+	found = map[string]bool{}
+	for _, n := range s2.searchAll(map[string]any{"eventSourceExact": "diskfull"}, 1000) {
+		found[n] = true
+	}
+	for _, n := range acked {
+		if !found[n] {
+			t.Fatalf("after the restart, acknowledged %s not found", n)
+		}
+	}
 }

@@ -150,7 +150,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		Cache:              cache,
 		MemTableSize:       opts.MemTableSize,
 		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             pebbleLogger{opts.Logger},
+		Logger:             newPebbleLogger(opts.Logger),
 		CompactionConcurrencyRange: func() (int, int) {
 			return 1, opts.MaxCompactions
 		},
@@ -171,6 +171,13 @@ func Open(dir string, opts Options) (*Store, error) {
 	// sstables that cannot hold the key.
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	// Opening replays the write-ahead log into new tables: on a disk
+	// without room for them Pebble would retry forever, so say why
+	// instead.
+	if need, free, err := openSpace(dir); err == nil && free < need {
+		return nil, fmt.Errorf("pebble store: open %s: %w", dir, &store.UnavailableError{Cause: fmt.Sprintf(
+			"disk full: %d MiB free, opening needs at least %d MiB; free space and start again", free>>20, need>>20)})
 	}
 	db, err := pebble.Open(dir, po)
 	if err != nil {
@@ -570,6 +577,15 @@ func (s *Store) admitSpace(group []*store.AppendRequest, n int) ([]*store.Append
 	return kept, n
 }
 
+// openSpace returns the free space of dir's file system and the least
+// that opening the store needs: room for a new manifest, WAL and the first
+// tables. (A replayed WAL larger than the memtable is flushed at open and
+// may need more; Pebble then reports the write error.)
+func openSpace(dir string) (need, free int64, err error) {
+	free, err = freeBytes(dir)
+	return 16 << 20, free, err
+}
+
 // freeBytes is the space available to this process on dir's file system.
 func freeBytes(dir string) (int64, error) {
 	var st syscall.Statfs_t
@@ -591,14 +607,43 @@ func (s *Store) Close() error {
 	return nil
 }
 
-type pebbleLogger struct{ l *slog.Logger }
+type pebbleLogger struct {
+	l *slog.Logger
+	// Background errors repeat while their cause lasts (a flush retried
+	// on a full disk): one line per format every 10 s, with a count.
+	mu   *sync.Mutex
+	last map[string]*repeated
+}
+
+type repeated struct {
+	at time.Time
+	n  int
+}
+
+func newPebbleLogger(l *slog.Logger) pebbleLogger {
+	return pebbleLogger{l: l, mu: &sync.Mutex{}, last: map[string]*repeated{}}
+}
 
 func (p pebbleLogger) Infof(format string, args ...any) {
 	p.l.Debug("pebble: " + fmt.Sprintf(format, args...))
 }
 
 func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
+	p.mu.Lock()
+	r := p.last[format]
+	now := time.Now()
+	if r != nil && now.Sub(r.at) < 10*time.Second {
+		r.n++
+		p.mu.Unlock()
+		return
+	}
+	suppressed := 0
+	if r != nil {
+		suppressed = r.n
+	}
+	p.last[format] = &repeated{at: now}
+	p.mu.Unlock()
+	p.l.Error("pebble: "+fmt.Sprintf(format, args...), "suppressed", suppressed)
 }
 
 func (p pebbleLogger) Fatalf(format string, args ...any) {
