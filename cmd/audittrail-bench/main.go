@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -212,9 +214,20 @@ func runServer(st store.Store, reg *prometheus.Registry, events, clients, batch,
 	if underLoad > 0 {
 		// Searches see the newest events, the ones being ingested.
 		live := queryKinds(time.Now().Add(time.Hour), rng)
-		if err := searchUnderIngest(ctx, c, live, rate, loadFraction, clients, batch, underLoad); err != nil {
+		// The reader has a connection of its own, as a reader and the
+		// writers would: on one HTTP/2 connection its small frames queue
+		// behind the batches' large ones.
+		rconn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
 			return 0, err
 		}
+		defer rconn.Close()
+		before, _ := reg.Gather()
+		if err := searchUnderIngest(ctx, c, pb.NewEventServiceClient(rconn), live, rate, loadFraction, clients, batch, underLoad); err != nil {
+			return 0, err
+		}
+		after, _ := reg.Gather()
+		histDelta(before, after, "audittrail_store_commit_seconds", "audittrail_store_commit_group_events", "audittrail_store_search_seconds")
 	}
 	return rate, storeSearches(st, kinds, queries)
 }
@@ -423,7 +436,7 @@ func genRequest(rng *rand.Rand, at time.Time) *pb.CreateEventRequest {
 // client searches newest-50 sequentially, self-audit on: the latency a
 // reader sees on a busy server (each search waits for its self-audit
 // commit, which the store's urgent lane keeps out of the bulk backlog).
-func searchUnderIngest(ctx context.Context, c pb.EventServiceClient, kinds []queryKind, maxRate, load float64, clients, batch int, d time.Duration) error {
+func searchUnderIngest(ctx context.Context, c, reader pb.EventServiceClient, kinds []queryKind, maxRate, load float64, clients, batch int, d time.Duration) error {
 	rate := maxRate * load
 	interval := time.Duration(float64(time.Second) * float64(batch*clients) / rate)
 	fmt.Printf("search under ingest: %.0f%% of %.0f events/s (%d clients, a %d-event batch each every %v), %v\n",
@@ -474,7 +487,7 @@ func searchUnderIngest(ctx context.Context, c pb.EventServiceClient, kinds []que
 	for i := 0; ctx.Err() == nil; i++ {
 		k := kinds[i%2] // time window only, principal exact: the index paths
 		t0 := time.Now()
-		if _, err := c.SearchEvents(ctx, &pb.SearchEventsRequest{Filter: k.filter(), PageSize: 50}); err != nil {
+		if _, err := reader.SearchEvents(ctx, &pb.SearchEventsRequest{Filter: k.filter(), PageSize: 50}); err != nil {
 			if ctx.Err() != nil || status.Code(err) == codes.DeadlineExceeded {
 				break
 			}
@@ -495,4 +508,40 @@ func searchUnderIngest(ctx context.Context, c pb.EventServiceClient, kinds []que
 	}
 	fmt.Printf("ingest while searching: %.0f events/s\n", float64(sent.Load())/time.Since(start).Seconds())
 	return nil
+}
+
+// histDelta prints, for the named histograms, the upper bounds under which
+// 50% and 99% of the observations between two gathers fall.
+func histDelta(before, after []*dto.MetricFamily, names ...string) {
+	find := func(mfs []*dto.MetricFamily, name string) *dto.Histogram {
+		for _, mf := range mfs {
+			if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+				return mf.GetMetric()[0].GetHistogram()
+			}
+		}
+		return nil
+	}
+	for _, name := range names {
+		a, b := find(after, name), find(before, name)
+		if a == nil {
+			continue
+		}
+		total := a.GetSampleCount()
+		if b != nil {
+			total -= b.GetSampleCount()
+		}
+		q := func(frac float64) float64 {
+			for i, bk := range a.GetBucket() {
+				n := bk.GetCumulativeCount()
+				if b != nil {
+					n -= b.GetBucket()[i].GetCumulativeCount()
+				}
+				if float64(n) >= frac*float64(total) {
+					return bk.GetUpperBound()
+				}
+			}
+			return math.Inf(1)
+		}
+		fmt.Printf("%s during the phase: %d observations, p50 ≤ %g, p99 ≤ %g\n", name, total, q(0.5), q(0.99))
+	}
 }
