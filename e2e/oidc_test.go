@@ -117,13 +117,11 @@ func newIssuer(t *testing.T) *issuer {
 			iss.exchanges++
 		}
 		iss.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
 		if !ok {
-			w.WriteHeader(http.StatusBadRequest)
-			json.NewEncoder(w).Encode(map[string]string{"error": "invalid_grant"})
+			tokenAnswer(w, nil)
 			return
 		}
-		json.NewEncoder(w).Encode(map[string]any{"access_token": iss.sign("rsa-1", iss.claims(c.sub)), "token_type": "Bearer", "expires_in": 600})
+		tokenAnswer(w, map[string]any{"access_token": iss.sign("rsa-1", iss.claims(c.sub)), "token_type": "Bearer", "expires_in": 600})
 	})
 	iss.srv = httptest.NewServer(mux)
 	t.Cleanup(iss.srv.Close)
@@ -148,16 +146,22 @@ func (iss *issuer) refreshGrant(w http.ResponseWriter, clientID, rt string) {
 		iss.refreshes++
 	}
 	iss.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
 	if !ok {
-		w.WriteHeader(http.StatusBadRequest)
-		json.NewEncoder(w).Encode(map[string]string{"error": "invalid_grant"})
+		tokenAnswer(w, nil)
 		return
 	}
-	json.NewEncoder(w).Encode(map[string]any{
-		"access_token": iss.sign("rsa-1", g.claims()), "token_type": "Bearer", "expires_in": 600,
-		"refresh_token": rt,
-	})
+	tokenAnswer(w, map[string]any{"access_token": iss.sign("rsa-1", g.claims()), "token_type": "Bearer", "expires_in": 600, "refresh_token": rt})
+}
+
+// tokenAnswer writes a token endpoint's answer: body, or invalid_grant
+// when body is nil.
+func tokenAnswer(w http.ResponseWriter, body map[string]any) {
+	w.Header().Set("Content-Type", "application/json")
+	if body == nil {
+		w.WriteHeader(http.StatusBadRequest)
+		body = map[string]any{"error": "invalid_grant"}
+	}
+	json.NewEncoder(w).Encode(body)
 }
 
 func (iss *issuer) addRSA(kid string) {
