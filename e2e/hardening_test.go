@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -180,6 +182,22 @@ func TestFaultSlowAndIdleConnections(t *testing.T) {
 			t.Fatal("idle connection still open after 5s (--idle-timeout 1s)")
 		}
 		t.Logf("idle connection closed after %v", time.Since(start).Round(10*time.Millisecond))
+	})
+	t.Run("idle HTTP/2 (gRPC) connection closed", func(t *testing.T) {
+		conn, ctx := s.grpcConn()
+		if _, err := pb.NewEventServiceClient(conn).SearchEvents(ctx, &pb.SearchEventsRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		if st := conn.GetState(); st != connectivity.Ready {
+			t.Fatalf("state %v after a call", st)
+		}
+		wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for conn.GetState() == connectivity.Ready && conn.WaitForStateChange(wctx, connectivity.Ready) {
+		}
+		if st := conn.GetState(); st == connectivity.Ready {
+			t.Fatal("HTTP/2 connection still open 5s into --idle-timeout 1s")
+		}
 	})
 	t.Run("silent connection closed", func(t *testing.T) {
 		if !closedWithin(dial(t), 5*time.Second) {
@@ -557,5 +575,34 @@ func TestFaultDiskFull(t *testing.T) {
 		if !found[n] {
 			t.Fatalf("after the restart, acknowledged %s not found", n)
 		}
+	}
+}
+
+// TestFaultTimeoutsSpareStreams: live tails outlast the read, write and
+// idle timeouts that cut off ordinary slow clients.
+func TestFaultTimeoutsSpareStreams(t *testing.T) {
+	s := startServer(t, "", "--read-timeout", "1s", "--write-timeout", "1s", "--idle-timeout", "1s")
+	c, ctx := s.grpcClient()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.TailEvents(ctx, &pb.TailEventsRequest{Filter: &pb.Filter{ActionExact: new("actions/stream/CREATE")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, s)
+	b.signin(s.token)
+	sse := b.tailStream("/ui/tail?action_exact=actions/stream/CREATE")
+	time.Sleep(3 * time.Second) // three times every timeout
+	name := s.create(newID(), ev(map[string]any{"action": "actions/stream/CREATE"}))["name"].(string)
+	if got := recvNames(t, stream, 1); got[0].GetEvent().GetName() != name {
+		t.Errorf("gRPC tail got %v, want %s", got[0].GetEvent().GetName(), name)
+	}
+	select {
+	case got := <-sse:
+		if got != name {
+			t.Errorf("/ui/tail got %q, want %s", got, name)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("/ui/tail: nothing 3s past the timeouts")
 	}
 }
