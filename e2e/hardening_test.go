@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -507,6 +508,10 @@ func TestFaultDiskFull(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 503 || !strings.Contains(string(ready), "disk full") {
 		t.Errorf("/readyz: HTTP %d %q; want 503 naming the full disk", resp.StatusCode, ready)
+	}
+	hconn, _ := s.grpcConn()
+	if resp, err := healthpb.NewHealthClient(hconn).Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("gRPC health while the disk is full: %v %v; want NOT_SERVING", resp, err)
 	}
 	if code, body := s.rest("POST", "/v1/events:search", map[string]any{"filter": map[string]any{"eventSourceExact": "diskfull"}, "pageSize": 5}); code != 200 {
 		t.Errorf("search while the disk is full: HTTP %d %v", code, body)

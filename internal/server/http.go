@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/audittrail/audittrail/api/audittrail/v1"
@@ -62,10 +64,17 @@ var writeRPCs = map[string]bool{
 	pb.TokenService_RevokeTokens_FullMethodName:      true,
 }
 
+// openGRPC reports the gRPC services that need no token: health checks
+// (as /readyz) and reflection (the API's own schema, public in its protos).
+func openGRPC(path string) bool {
+	return strings.HasPrefix(path, "/grpc.health.v1.Health/") || strings.HasPrefix(path, "/grpc.reflection.")
+}
+
 // streamingRoutes are exempt from the connection read and write timeouts.
 var streamingRoutes = map[string]bool{
 	pb.EventService_TailEvents_FullMethodName: true,
-	"/ui/tail": true, "/ui/export": true,
+	healthpb.Health_Watch_FullMethodName:      true,
+	"/ui/tail":                                true, "/ui/export": true,
 }
 
 // MetricsHandler serves the Prometheus metrics, for the internal listener
@@ -119,6 +128,8 @@ func (s *Server) handler(readOnly bool) (http.Handler, error) {
 	pb.RegisterEventServiceServer(gs, s)
 	pb.RegisterLogServiceServer(gs, &logServer{s: s})
 	pb.RegisterTokenServiceServer(gs, &tokenServer{s: s})
+	healthpb.RegisterHealthServer(gs, &healthServer{s: s})
+	reflection.Register(gs)
 
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, newRESTJSON()),
@@ -203,7 +214,7 @@ func (s *Server) handler(readOnly bool) (http.Handler, error) {
 			rc.SetWriteDeadline(time.Time{})
 		}
 		grpcCall := r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
-		if grpcCall || strings.HasPrefix(r.URL.Path, "/v1/") {
+		if (grpcCall && !openGRPC(r.URL.Path)) || strings.HasPrefix(r.URL.Path, "/v1/") {
 			if readOnly && !grpcCall && writeRoutes[r.URL.Path] {
 				w.Header().Set("Allow", "")
 				writeJSONError(w, http.StatusMethodNotAllowed, codes.Unimplemented, toStatus(errReadOnlyListener()).Message())
