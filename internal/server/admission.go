@@ -61,7 +61,11 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, grpcCall, write b
 	ri := requestInfoFrom(r.Context())
 	id, err := s.authenticate(r.Context())
 	if err != nil {
-		s.refuse(w, r, grpcCall, toStatus(err), "unauthenticated")
+		st := toStatus(err)
+		if n, ok := s.errLog.allow("authentication failed", s.now()); ok {
+			s.logger.Warn("authentication failed", "route", r.URL.Path, "remote", ri.remoteIP, "code", st.Code().String(), "err", err, "suppressed", n)
+		}
+		s.refuse(w, r, grpcCall, st, "unauthenticated")
 		return r, release, false
 	}
 	ri.identity = id

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -194,16 +195,7 @@ func (s *Server) handler(readOnly bool) (http.Handler, error) {
 		mux.Handle("/ui/", ui)
 	}
 
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ri := &requestInfo{
-			remoteIP:      remoteIP(r.RemoteAddr),
-			userAgent:     r.Header.Get("User-Agent"),
-			authorization: r.Header.Get("Authorization"),
-		}
-		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
-			ri.certPrincipal = certPrincipal(r.TLS.VerifiedChains[0][0])
-		}
-		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri))
+	serve := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if streamingRoutes[r.URL.Path] {
 			// Streams outlive the server's read and write timeouts, which
 			// are for ordinary requests and slow or stuck clients; these
@@ -249,7 +241,75 @@ func (s *Server) handler(readOnly bool) (http.Handler, error) {
 		r.Body = body
 		r = r.WithContext(context.WithValue(r.Context(), limitedBodyKey{}, body))
 		mux.ServeHTTP(w, r)
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ri := &requestInfo{
+			remoteIP:      remoteIP(r.RemoteAddr),
+			userAgent:     r.Header.Get("User-Agent"),
+			authorization: r.Header.Get("Authorization"),
+		}
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+			ri.certPrincipal = certPrincipal(r.TLS.VerifiedChains[0][0])
+		}
+		rec := &statusRecorder{ResponseWriter: w}
+		serve.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri)))
+		s.logRequest(r, rec, ri, time.Since(start))
 	}), nil
+}
+
+// statusRecorder remembers the HTTP status an answer was sent with.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// Flush and Unwrap keep streaming (gRPC, server-sent events) and
+// http.ResponseController working through the recorder.
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// logRequest writes the one info line of a request: no token, no payload.
+// Probes (/healthz, /readyz, /metrics) are logged at debug.
+func (s *Server) logRequest(r *http.Request, rec *statusRecorder, ri *requestInfo, d time.Duration) {
+	level := slog.LevelInfo
+	switch r.URL.Path {
+	case "/healthz", "/readyz", "/metrics", "/version":
+		level = slog.LevelDebug
+	}
+	if !s.logger.Enabled(r.Context(), level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.Method), slog.String("route", r.URL.Path), slog.Int("status", max(rec.status, http.StatusOK)),
+		slog.Duration("duration", d), slog.String("remote", ri.remoteIP),
+	}
+	if code := rec.Header().Get("Grpc-Status"); code != "" {
+		attrs = append(attrs, slog.String("grpc_code", code))
+	}
+	if ri.identity != nil {
+		attrs = append(attrs, slog.String("principal", ri.identity.Principal))
+	}
+	s.logger.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
 func remoteIP(addr string) string {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/audittrail/audittrail/internal/version"
 )
 
 type metrics struct {
@@ -15,7 +17,7 @@ type metrics struct {
 	rejected    *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, v version.Info) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audittrail_requests_total",
@@ -45,7 +47,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "API requests refused before their body was read, by reason (unauthenticated, inflight_bytes, concurrent_writes, malformed).",
 		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.accepted, m.batchSize, m.storeSearch, m.rejected} {
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "audittrail_build_info",
+		Help: "Always 1; the labels say which build is running (as GET /version).",
+	}, []string{"version", "commit", "goversion"})
+	build.WithLabelValues(v.Version, v.Commit, v.GoVersion).Set(1)
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.accepted, m.batchSize, m.storeSearch, m.rejected, build} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("server: register metrics: %w", err)
 		}

@@ -37,8 +37,8 @@ func serve[T any](s *Server, ctx context.Context, rpc string, fn func(context.Co
 	var err error
 	if ri := requestInfoFrom(ctx); ri != nil && ri.identity != nil {
 		id = ri.identity // authenticated by admission, before the body was read
-	} else {
-		id, err = s.authenticate(ctx)
+	} else if id, err = s.authenticate(ctx); err == nil && ri != nil {
+		ri.identity = id // for the request's log line (viewer pages)
 	}
 	if err == nil {
 		resp, err = fn(ctx, id)
