@@ -6,7 +6,7 @@ BIN := $(CURDIR)/.bin
 # version in go.mod), so no googleapis or buf registry is needed.
 GATEWAY_DIR = $(shell go list -m -f '{{.Dir}}' github.com/grpc-ecosystem/grpc-gateway/v2)
 
-.PHONY: generate check-generate web check-web test build
+.PHONY: generate check-generate web check-web test build release
 
 build:
 	go build -o audittrail ./cmd/audittrail
@@ -46,3 +46,21 @@ web:
 check-web: web
 	git diff --exit-code -- $(WEB_BUNDLE)
 	@test -z "$$(git status --porcelain -- $(WEB_BUNDLE))" || { echo "viewer bundle drifted: run make web and commit"; exit 1; }
+
+# Static release binaries for linux and darwin on amd64 and arm64, stamped
+# with the version (VERSION=v1.2.0 make release; default: git describe),
+# and their SHA-256 sums, in dist/.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT := $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_TIME := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+LDFLAGS := -s -w -X main.releaseVersion=$(VERSION) -X main.releaseCommit=$(COMMIT) -X main.releaseBuildTime=$(BUILD_TIME)
+
+release:
+	@rm -rf dist && mkdir -p dist
+	@for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; out=dist/audittrail-$(VERSION)-$$os-$$arch; \
+		echo "build $$out"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)" -o $$out ./cmd/audittrail || exit 1; \
+	done
+	cd dist && sha256sum audittrail-* > SHA256SUMS
