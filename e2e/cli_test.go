@@ -191,3 +191,59 @@ func TestCLITail(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIHelp: every command and group answers -h with a description and
+// examples (exit 0), --server comes from $AUDITTRAIL_SERVER, a server that
+// is not there gets a hint, and the completion scripts complete commands
+// and flags.
+func TestCLIHelp(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve"}, {"migrate"}, {"event", "create"}, {"event", "batch-create"}, {"event", "search"}, {"event", "get"}, {"event", "tail"},
+		{"log", "key"}, {"log", "checkpoint"}, {"verify", "event"}, {"verify", "log"}, {"verify", "archive"},
+		{"export", "archive"}, {"token", "create"}, {"token", "list"}, {"token", "revoke"},
+	} {
+		out, err := runBinary(append(args, "-h")...)
+		if err != nil || !strings.Contains(out, "audittrail "+strings.Join(args, " ")+": ") || !strings.Contains(out, "Examples:") || !strings.Contains(out, "Flags:") {
+			t.Errorf("%v -h: %v\n%s", args, err, out)
+		}
+	}
+	for _, g := range []string{"event", "log", "verify", "export", "token"} {
+		out, err := runBinary(g, "-h")
+		if err != nil || !strings.Contains(out, "Commands:") {
+			t.Errorf("%s -h: %v\n%s", g, err, out)
+		}
+	}
+	cmd := exec.Command(binaryPath, "event", "get", newID())
+	cmd.Env = append(os.Environ(), "AUDITTRAIL_SERVER=http://127.0.0.1:1", "AUDITTRAIL_TOKEN=x")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "127.0.0.1:1/v1/events") || !strings.Contains(string(out), "hint: is `audittrail serve` running at http://127.0.0.1:1?") {
+		t.Errorf("AUDITTRAIL_SERVER and the hint: %v\n%s", err, out)
+	}
+	bashPath, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash for the completion check")
+	}
+	script, err := runBinary("completion", "bash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.Symlink(binaryPath, filepath.Join(dir, "audittrail")); err != nil {
+		t.Fatal(err)
+	}
+	check := script + `
+PATH=` + dir + `:$PATH
+COMP_WORDS=(audittrail ev); COMP_CWORD=1; _audittrail; echo "1:${COMPREPLY[*]}"
+COMP_WORDS=(audittrail event se); COMP_CWORD=2; _audittrail; echo "2:${COMPREPLY[*]}"
+COMP_WORDS=(audittrail event search --principal-r); COMP_CWORD=3; _audittrail; echo "3:${COMPREPLY[*]}"
+`
+	got, err := exec.Command(bashPath, "-c", check).CombinedOutput()
+	if err != nil || !strings.Contains(string(got), "1:event\n") || !strings.Contains(string(got), "2:search\n") || !strings.Contains(string(got), "3:--principal-regex\n") {
+		t.Errorf("bash completion: %v\n%s", err, got)
+	}
+	for _, sh := range []string{"zsh", "fish"} {
+		if s, err := runBinary("completion", sh); err != nil || !strings.Contains(s, "audittrail") {
+			t.Errorf("completion %s: %v", sh, err)
+		}
+	}
+}

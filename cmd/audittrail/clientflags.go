@@ -16,6 +16,8 @@ import (
 	"github.com/audittrail/audittrail/client"
 )
 
+const defaultServer = "http://127.0.0.1:8080"
+
 // clientFlags are the flags every client command shares.
 type clientFlags struct {
 	server, token, data       string
@@ -23,7 +25,7 @@ type clientFlags struct {
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.server, "server", "http://127.0.0.1:8080", "server URL")
+	fs.StringVar(&c.server, "server", "", "server URL (default: $AUDITTRAIL_SERVER, else http://127.0.0.1:8080)")
 	fs.StringVar(&c.token, "token", "", "bearer token (default: $AUDITTRAIL_TOKEN, else the local server's admin token)")
 	fs.StringVar(&c.data, "data", "./data", "data directory of a local server, to find its admin token")
 	fs.StringVar(&c.caCert, "ca-cert", "", "CA bundle (PEM) that signed an https server's certificate (default: the system's)")
@@ -63,6 +65,12 @@ func (c *clientFlags) httpClient() (*http.Client, error) {
 // $AUDITTRAIL_TOKEN, the admin token that a local server registered for this
 // address, or <--data>/admin.token.
 func (c *clientFlags) client(e *env) (*client.Client, error) {
+	if c.server == "" {
+		c.server = e.getenv("AUDITTRAIL_SERVER")
+	}
+	if c.server == "" {
+		c.server = defaultServer
+	}
 	tok := c.token
 	if tok == "" {
 		tok = e.getenv("AUDITTRAIL_TOKEN")

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -28,7 +27,7 @@ type batchCreateCommand struct {
 // a new id). Failures are reported with their line numbers; the exit status
 // is 1 when any line failed.
 func (c *batchCreateCommand) Run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("event batch-create", flag.ContinueOnError)
+	fs := newFlagSet("event batch-create")
 	fs.SetOutput(c.env.stderr)
 	c.cf.register(fs)
 	fs.StringVar(&c.file, "file", "", "JSONL file of events, - for stdin (required)")

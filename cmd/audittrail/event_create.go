@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"time"
@@ -28,7 +27,7 @@ type createCommand struct {
 
 // Run stores one event and prints it as stored.
 func (c *createCommand) Run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("event create", flag.ContinueOnError)
+	fs := newFlagSet("event create")
 	fs.SetOutput(c.env.stderr)
 	c.cf.register(fs)
 	fs.StringVar(&c.id, "id", "", "event id, a UUIDv4 (default: a new one)")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 )
 
@@ -13,7 +12,7 @@ type getCommand struct {
 
 // Run prints one event by id or name.
 func (c *getCommand) Run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("event get", flag.ContinueOnError)
+	fs := newFlagSet("event get")
 	fs.SetOutput(c.env.stderr)
 	c.cf.register(fs)
 	pos, err := parseInterspersed(fs, args)

@@ -35,7 +35,7 @@ var searchFields = [6]struct{ flag, help string }{
 
 // Run searches events and prints them as a table, JSON or JSON lines.
 func (c *searchCommand) Run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("event search", flag.ContinueOnError)
+	fs := newFlagSet("event search")
 	fs.SetOutput(c.env.stderr)
 	c.cf.register(fs)
 	fs.StringVar(&c.since, "since", "", "search the last DURATION (e.g. 15m, 24h, 7d)")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"slices"
 	"time"
@@ -27,7 +26,7 @@ type tailCommand struct {
 // server; tail hides those records of its own polls (recognised by a
 // per-process User-Agent) but shows everyone else's.
 func (c *tailCommand) Run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("event tail", flag.ContinueOnError)
+	fs := newFlagSet("event tail")
 	fs.SetOutput(c.env.stderr)
 	c.search.env = c.env
 	c.search.cf.register(fs)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 
 	"github.com/audittrail/audittrail/internal/tlog"
@@ -17,7 +16,7 @@ type exportArchiveCommand struct {
 // Run writes the whole log, up to the latest checkpoint, as an archive
 // that `verify archive` checks offline.
 func (c *exportArchiveCommand) Run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("export archive", flag.ContinueOnError)
+	fs := newFlagSet("export archive")
 	fs.SetOutput(c.env.stderr)
 	c.cf.register(fs)
 	fs.StringVar(&c.out, "out", "", "directory to create (required)")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 )
 
@@ -14,7 +13,7 @@ type logCheckpointCommand struct {
 
 // Run prints a signed checkpoint note exactly as signed.
 func (c *logCheckpointCommand) Run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("log checkpoint", flag.ContinueOnError)
+	fs := newFlagSet("log checkpoint")
 	fs.SetOutput(c.env.stderr)
 	c.cf.register(fs)
 	fs.Int64Var(&c.size, "size", 0, "tree size of a kept checkpoint (default: the latest)")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 )
 
@@ -14,7 +13,7 @@ type logKeyCommand struct {
 // Run prints the log's origin and, alone on the last line, its public key
 // (a signed-note verifier key) for `verify … --key`.
 func (c *logKeyCommand) Run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("log key", flag.ContinueOnError)
+	fs := newFlagSet("log key")
 	fs.SetOutput(c.env.stderr)
 	c.cf.register(fs)
 	if err := fs.Parse(args); err != nil {

@@ -68,9 +68,12 @@ Usage:
   audittrail token revoke --principal P | --id ID
                                            revoke tokens; they answer 401 at once
 
+  audittrail completion bash|zsh|fish      print a shell completion script
   audittrail --version                     print the version (as GET /version answers it)
 
-Run "audittrail COMMAND -h" for a command's flags.
+Run "audittrail COMMAND -h" for a command's flags and examples, "audittrail event -h" for a group's
+commands. Client commands take --server (default $AUDITTRAIL_SERVER, else http://127.0.0.1:8080) and
+--token (default $AUDITTRAIL_TOKEN, else a local server's admin token).
 `
 
 func main() {
@@ -87,6 +90,9 @@ func main() {
 		os.Exit(0)
 	default:
 		fmt.Fprintln(os.Stderr, "audittrail:", err)
+		if hint := errorHint(err); hint != "" {
+			fmt.Fprintln(os.Stderr, "audittrail: hint:", hint)
+		}
 		os.Exit(1)
 	}
 }
@@ -104,7 +110,20 @@ func run(ctx context.Context, e *env, args []string) error {
 		fmt.Fprint(e.stderr, usage)
 		return exitError{2}
 	}
+	if g := groups[args[0]]; g != "" && (len(args) == 1 || isHelp(args[1])) {
+		groupHelp(e.stderr, args[0])
+		if len(args) == 1 {
+			return exitError{2}
+		}
+		return nil
+	}
 	switch args[0] {
+	case "completion":
+		if len(args) != 2 || isHelp(args[1]) {
+			fmt.Fprintf(e.stderr, "Usage: audittrail completion bash|zsh|fish\n")
+			return exitError{2}
+		}
+		return completion(e.stdout, args[1])
 	case "serve":
 		return (&serveCommand{env: e}).Run(ctx, args[1:])
 	case "event":

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 
 	"github.com/audittrail/audittrail/internal/store/postgres"
@@ -17,7 +16,7 @@ type migrateCommand struct {
 
 // Run applies the pending migrations and reports what it did.
 func (c *migrateCommand) Run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs := newFlagSet("migrate")
 	fs.SetOutput(c.env.stderr)
 	url := fs.String("store", "", "PostgreSQL URL (postgres://user:pass@host:5432/db)")
 	if err := fs.Parse(args); err != nil {

@@ -60,7 +60,7 @@ type serveCommand struct {
 }
 
 func (c *serveCommand) flags() *flag.FlagSet {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs := newFlagSet("serve")
 	fs.SetOutput(c.env.stderr)
 	def := server.DefaultConfig()
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address for gRPC and REST (HOST:PORT)")

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"strconv"
 	"strings"
@@ -43,7 +42,7 @@ func parseTTL(s string) (time.Duration, error) {
 // Create prints the token's details and, alone on its last line, the
 // secret, which the server never shows again.
 func (c *tokenCommand) Create(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
+	fs := newFlagSet("token create")
 	fs.SetOutput(c.env.stderr)
 	c.cf.register(fs)
 	principal := fs.String("principal", "", "services/NAME the token authenticates as (required)")
@@ -82,7 +81,7 @@ func expiry(t *pb.Token) string {
 
 // List prints every token, never a secret.
 func (c *tokenCommand) List(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("token list", flag.ContinueOnError)
+	fs := newFlagSet("token list")
 	fs.SetOutput(c.env.stderr)
 	c.cf.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -115,7 +114,7 @@ func (c *tokenCommand) List(ctx context.Context, args []string) error {
 
 // Revoke revokes by --id or every token of --principal.
 func (c *tokenCommand) Revoke(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("token revoke", flag.ContinueOnError)
+	fs := newFlagSet("token revoke")
 	fs.SetOutput(c.env.stderr)
 	c.cf.register(fs)
 	principal := fs.String("principal", "", "revoke every token of this principal")

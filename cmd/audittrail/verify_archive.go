@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 
 	"golang.org/x/mod/sumdb/note"
@@ -18,7 +17,7 @@ type verifyArchiveCommand struct {
 // Run verifies an archive fully offline and prints "N/N checkpoints, M/M
 // events valid", or each bad event and checkpoint and why (exit status 1).
 func (c *verifyArchiveCommand) Run(_ context.Context, args []string) error {
-	fs := flag.NewFlagSet("verify archive", flag.ContinueOnError)
+	fs := newFlagSet("verify archive")
 	fs.SetOutput(c.env.stderr)
 	fs.StringVar(&c.key, "key", "", "the log's public key (required)")
 	pos, err := parseInterspersed(fs, args)

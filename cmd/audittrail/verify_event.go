@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 
 	"golang.org/x/mod/sumdb/note"
@@ -20,7 +19,7 @@ type verifyEventCommand struct {
 // the checkpoint signature, the leaf recomputed from the stored bytes and
 // salt, and the inclusion proof. It trusts nothing else the server says.
 func (c *verifyEventCommand) Run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("verify event", flag.ContinueOnError)
+	fs := newFlagSet("verify event")
 	fs.SetOutput(c.env.stderr)
 	c.cf.register(fs)
 	fs.StringVar(&c.key, "key", "", "the log's public key (signed-note verifier key; required)")

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -25,7 +24,7 @@ type verifyLogCommand struct {
 // remembered in --state, then remembers the new one. A log that was rolled
 // back or rewritten fails with both checkpoints as evidence.
 func (c *verifyLogCommand) Run(ctx context.Context, args []string) error {
-	flags := flag.NewFlagSet("verify log", flag.ContinueOnError)
+	flags := newFlagSet("verify log")
 	flags.SetOutput(c.env.stderr)
 	c.cf.register(flags)
 	flags.StringVar(&c.key, "key", "", "the log's public key (required)")
