@@ -598,6 +598,13 @@ func TestFaultTimeoutsSpareStreams(t *testing.T) {
 	b.signin(s.token)
 	sse := b.tailStream("/ui/tail?action_exact=actions/stream/CREATE")
 	time.Sleep(3 * time.Second) // three times every timeout
+	if resp, err := http.Get(s.url("/metrics")); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), "\naudittrail_tails_open 2\n") {
+			t.Error("audittrail_tails_open is not 2 with two tails open")
+		}
+	}
 	name := s.create(newID(), ev(map[string]any{"action": "actions/stream/CREATE"}))["name"].(string)
 	if got := recvNames(t, stream, 1); got[0].GetEvent().GetName() != name {
 		t.Errorf("gRPC tail got %v, want %s", got[0].GetEvent().GetName(), name)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -61,5 +63,51 @@ func TestRequestLog(t *testing.T) {
 	}
 	if created != 1 || grpcSearch != 1 || authWarn != 1 {
 		t.Errorf("log lines: %d for the create, %d for the gRPC search, %d failed authentications; want 1 each\n%s", created, grpcSearch, authWarn, s.log)
+	}
+}
+
+// TestGrafanaDashboardMetricsExist: every metric the dashboard in
+// deploy/grafana queries is one the server exports.
+func TestGrafanaDashboardMetricsExist(t *testing.T) {
+	s := startServer(t, "")
+	s.create(newID(), ev(nil))
+	s.searchAll(map[string]any{}, 10)
+	s.restAs("wrong", "POST", "/v1/events:search", "{}") // a refused request
+	b, err := os.ReadFile("../deploy/grafana/audittrail.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &dash); err != nil || len(dash.Panels) == 0 {
+		t.Fatalf("dashboard: %v", err)
+	}
+	resp, err := http.Get(s.url("/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	names := regexp.MustCompile(`audittrail_[a-z0-9_]+`)
+	checked := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, n := range names.FindAllString(tg.Expr, -1) {
+				base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(n, "_bucket"), "_sum"), "_count")
+				if !strings.Contains(string(exported), "# TYPE "+base+" ") {
+					t.Errorf("panel %q queries %s, which /metrics does not export", p.Title, n)
+				}
+				checked++
+			}
+		}
+	}
+	if checked < 10 {
+		t.Errorf("only %d metric references checked", checked)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -292,10 +293,18 @@ func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter 
 // Probes (/healthz, /readyz, /metrics) are logged at debug.
 func (s *Server) logRequest(r *http.Request, rec *statusRecorder, ri *requestInfo, d time.Duration) {
 	level := slog.LevelInfo
-	switch r.URL.Path {
-	case "/healthz", "/readyz", "/metrics", "/version":
-		level = slog.LevelDebug
+	kind := "other"
+	switch {
+	case r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" || r.URL.Path == "/version":
+		level, kind = slog.LevelDebug, "probe"
+	case rec.Header().Get("Grpc-Status") != "" || strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc"):
+		kind = "grpc"
+	case strings.HasPrefix(r.URL.Path, "/v1/"):
+		kind = "api"
+	case r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/ui/"):
+		kind = "viewer"
 	}
+	s.metrics.httpReqs.WithLabelValues(kind, strconv.Itoa(max(rec.status, http.StatusOK))).Inc()
 	if !s.logger.Enabled(r.Context(), level) {
 		return
 	}

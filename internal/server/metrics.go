@@ -15,6 +15,8 @@ type metrics struct {
 	batchSize   prometheus.Histogram
 	storeSearch prometheus.Histogram
 	rejected    *prometheus.CounterVec
+	tails       prometheus.Gauge
+	httpReqs    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, v version.Info) (*metrics, error) {
@@ -47,12 +49,20 @@ func newMetrics(reg prometheus.Registerer, v version.Info) (*metrics, error) {
 			Help: "API requests refused before their body was read, by reason (unauthenticated, inflight_bytes, concurrent_writes, malformed).",
 		}, []string{"reason"}),
 	}
+	m.tails = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "audittrail_tails_open",
+		Help: "Live tails open now (gRPC TailEvents and the viewer's /ui/tail).",
+	})
+	m.httpReqs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "audittrail_http_requests_total",
+		Help: "HTTP requests by kind (api, grpc, viewer, probe, other) and status code; gRPC calls count under 200, their codes are in audittrail_requests_total.",
+	}, []string{"kind", "code"})
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "audittrail_build_info",
 		Help: "Always 1; the labels say which build is running (as GET /version).",
 	}, []string{"version", "commit", "goversion"})
 	build.WithLabelValues(v.Version, v.Commit, v.GoVersion).Set(1)
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.accepted, m.batchSize, m.storeSearch, m.rejected, build} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.accepted, m.batchSize, m.storeSearch, m.rejected, m.tails, m.httpReqs, build} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("server: register metrics: %w", err)
 		}

@@ -38,6 +38,8 @@ func (s *Server) Tail(ctx context.Context, filter *pb.Filter, from int64, send f
 	if err != nil {
 		return toStatus(err).Err()
 	}
+	s.metrics.tails.Inc()
+	defer s.metrics.tails.Dec()
 	size, err := s.store.Size(ctx)
 	if err != nil {
 		return toStatus(err).Err()
