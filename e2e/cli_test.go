@@ -198,7 +198,7 @@ func TestCLITail(t *testing.T) {
 // and flags.
 func TestCLIHelp(t *testing.T) {
 	for _, args := range [][]string{
-		{"serve"}, {"migrate"}, {"event", "create"}, {"event", "batch-create"}, {"event", "search"}, {"event", "get"}, {"event", "tail"},
+		{"serve"}, {"migrate"}, {"health"}, {"event", "create"}, {"event", "batch-create"}, {"event", "search"}, {"event", "get"}, {"event", "tail"},
 		{"log", "key"}, {"log", "checkpoint"}, {"verify", "event"}, {"verify", "log"}, {"verify", "archive"},
 		{"export", "archive"}, {"token", "create"}, {"token", "list"}, {"token", "revoke"},
 	} {

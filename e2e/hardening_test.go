@@ -509,6 +509,9 @@ func TestFaultDiskFull(t *testing.T) {
 	if resp.StatusCode != 503 || !strings.Contains(string(ready), "disk full") {
 		t.Errorf("/readyz: HTTP %d %q; want 503 naming the full disk", resp.StatusCode, ready)
 	}
+	if out, err := exec.Command(binaryPath, "health", "--server", "http://"+s.addr).CombinedOutput(); err == nil || !strings.Contains(string(out), "disk full") {
+		t.Errorf("audittrail health while the disk is full: %v %s; want exit 1 naming the cause", err, out)
+	}
 	hconn, _ := s.grpcConn()
 	if resp, err := healthpb.NewHealthClient(hconn).Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Errorf("gRPC health while the disk is full: %v %v; want NOT_SERVING", resp, err)
@@ -554,6 +557,9 @@ func TestFaultDiskFull(t *testing.T) {
 	}
 	if resp, err := http.Get(s.url("/readyz")); err != nil || resp.StatusCode != 200 {
 		t.Errorf("/readyz after recovery: %v %v", resp, err)
+	}
+	if out, err := exec.Command(binaryPath, "health", "--server", "http://"+s.addr).CombinedOutput(); err != nil || !strings.Contains(string(out), "ready") {
+		t.Errorf("audittrail health after recovery: %v %s", err, out)
 	}
 
 	// A start on a completely full disk says why and exits, instead of

@@ -65,12 +65,7 @@ func (c *clientFlags) httpClient() (*http.Client, error) {
 // $AUDITTRAIL_TOKEN, the admin token that a local server registered for this
 // address, or <--data>/admin.token.
 func (c *clientFlags) client(e *env) (*client.Client, error) {
-	if c.server == "" {
-		c.server = e.getenv("AUDITTRAIL_SERVER")
-	}
-	if c.server == "" {
-		c.server = defaultServer
-	}
+	c.serverURL(e)
 	tok := c.token
 	if tok == "" {
 		tok = e.getenv("AUDITTRAIL_TOKEN")
@@ -83,6 +78,18 @@ func (c *clientFlags) client(e *env) (*client.Client, error) {
 		return nil, err
 	}
 	return client.New(c.server, strings.TrimSpace(tok), hc)
+}
+
+// serverURL resolves --server: the flag, else $AUDITTRAIL_SERVER, else the
+// local default.
+func (c *clientFlags) serverURL(e *env) string {
+	if c.server == "" {
+		c.server = e.getenv("AUDITTRAIL_SERVER")
+	}
+	if c.server == "" {
+		c.server = defaultServer
+	}
+	return c.server
 }
 
 func (c *clientFlags) localAdminToken() string {

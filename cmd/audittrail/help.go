@@ -48,6 +48,8 @@ var commands = map[string]command{
 	"token list": {"", "list issued tokens (never their secrets)", []string{"audittrail token list"}},
 	"token revoke": {"--principal P | --id ID", "revoke tokens; they answer 401 at once",
 		[]string{"audittrail token revoke --principal services/billing"}},
+	"health": {"[--server URL] [--timeout D]", "exit 0 when the server is ready (GET /readyz, no token), 1 with the cause: for container health checks",
+		[]string{"audittrail health --server http://127.0.0.1:8080"}},
 	"completion": {"bash|zsh|fish", "print a shell completion script",
 		[]string{"source <(audittrail completion bash)", "audittrail completion fish > ~/.config/fish/completions/audittrail.fish"}},
 }

@@ -62,6 +62,7 @@ Usage:
   audittrail export archive --out DIR      write the whole log for offline verification
   audittrail verify archive DIR --key K    verify an archive offline
   audittrail migrate --store postgres://…  apply the PostgreSQL schema migrations
+  audittrail health [--server URL]         exit 0 when the server is ready (/readyz), 1 with the cause
   audittrail token create --principal services/NAME [--expires 90d] [--login-name N]
                                            issue a service token (admin; secret on the last line)
   audittrail token list                    list issued tokens
@@ -157,6 +158,8 @@ func run(ctx context.Context, e *env, args []string) error {
 		}
 	case "migrate":
 		return (&migrateCommand{env: e}).Run(ctx, args[1:])
+	case "health":
+		return (&healthCommand{env: e}).Run(ctx, args[1:])
 	case "token":
 		tc := &tokenCommand{env: e}
 		switch sub(args) {
