@@ -6,7 +6,7 @@ BIN := $(CURDIR)/.bin
 # version in go.mod), so no googleapis or buf registry is needed.
 GATEWAY_DIR = $(shell go list -m -f '{{.Dir}}' github.com/grpc-ecosystem/grpc-gateway/v2)
 
-.PHONY: generate check-generate web check-web test build release
+.PHONY: generate check-generate web check-web test build release image
 
 build:
 	go build -o audittrail ./cmd/audittrail
@@ -64,3 +64,13 @@ release:
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)" -o $$out ./cmd/audittrail || exit 1; \
 	done
 	cd dist && sha256sum audittrail-* > SHA256SUMS
+
+# The container image from a static binary built here (no Go image needed):
+# IMAGE=audittrail:dev make image.
+IMAGE ?= audittrail:$(VERSION)
+DOCKER ?= docker
+
+image:
+	@mkdir -p dist
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)" -o dist/audittrail-linux-amd64 ./cmd/audittrail
+	DOCKER_BUILDKIT=1 $(DOCKER) build --build-arg BINARY=prebuilt --build-arg TARGETARCH=amd64 -t $(IMAGE) .
