@@ -48,14 +48,23 @@ func (l *limitFlags) apply(cfg *server.Config, getenv func(string) string) (memL
 	return memLimit
 }
 
-// machineMemory is the cgroup's memory.max when one is set, else MemTotal
-// from /proc/meminfo; 0 when neither can be read.
+// machineMemory is the cgroup's memory limit when one is set (v2
+// memory.max, v1 memory.limit_in_bytes), else MemTotal from /proc/meminfo;
+// 0 when none can be read.
 func machineMemory() int64 {
-	if b, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil {
-		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 {
-			return n
+	total := memTotal()
+	for _, p := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+		if b, err := os.ReadFile(p); err == nil {
+			// "max", or v1's huge "unlimited" value, mean no limit.
+			if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 && (total == 0 || n < total) {
+				return n
+			}
 		}
 	}
+	return total
+}
+
+func memTotal() int64 {
 	f, err := os.Open("/proc/meminfo")
 	if err != nil {
 		return 0
