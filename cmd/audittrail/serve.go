@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/grpclog"
 
 	"github.com/audittrail/audittrail/internal/access"
@@ -55,8 +56,10 @@ type serveCommand struct {
 	viewerScopes, viewerURL          string
 	viewerPlainHTTP                  bool
 
-	listen listenFlags
-	limits limitFlags
+	listen  listenFlags
+	limits  limitFlags
+	tracing tracingFlags
+	tracer  trace.Tracer // set by Run from tracing
 }
 
 func (c *serveCommand) flags() *flag.FlagSet {
@@ -95,6 +98,7 @@ func (c *serveCommand) flags() *flag.FlagSet {
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM), with --tls-cert")
 	c.listen.register(fs)
 	c.limits.register(fs, def)
+	c.tracing.register(fs)
 	fs.StringVar(&c.clientCA, "client-ca", "", "CA bundle (PEM) for client certificates (mutual TLS): a verified certificate authenticates services/<name> from its spiffe:// URI SAN or CN")
 	return fs
 }
@@ -155,6 +159,18 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	}
 
 	reg := prometheus.NewRegistry()
+	tracer, stopTracing, err := c.tracing.tracer(ctx, buildVersion().Version)
+	if err != nil {
+		return err
+	}
+	c.tracer = tracer
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(sctx); err != nil {
+			log.Warn("traces not flushed", "err", err)
+		}
+	}()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	st, skey, key, err := c.openStore(ctx, log, reg)
@@ -216,6 +232,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 			return v.Handler(), nil
 		},
 		Logger:     log,
+		Tracer:     tracer,
 		Registerer: reg,
 		Gatherer:   reg,
 	})

@@ -48,6 +48,7 @@ func (c *serveCommand) openStore(ctx context.Context, log *slog.Logger, reg prom
 		opts := pebble.DefaultOptions()
 		opts.Origin, opts.Logger, opts.Registerer = signer.Name(), log, reg
 		opts.MinFreeBytes = int64(c.limits.diskReserve)
+		opts.Tracer = c.tracer
 		st, err := pebble.Open(filepath.Join(c.data, eventsDir), opts)
 		if err != nil {
 			return nil, "", nil, err

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	pb "github.com/audittrail/audittrail/api/audittrail/v1"
 	"github.com/audittrail/audittrail/internal/event"
@@ -116,6 +118,9 @@ type Deps struct {
 	Gatherer prometheus.Gatherer
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Tracer records a span per RPC and per store call; nil records
+	// nothing.
+	Tracer trace.Tracer
 }
 
 // Server implements pb.EventServiceServer and serves it over gRPC and REST.
@@ -133,6 +138,7 @@ type Server struct {
 	gather  prometheus.Gatherer
 	logins  sync.Map // principal → login name last recorded by this process
 	adm     *admission
+	tracer  trace.Tracer
 	tokens  *tokenCache
 	errLog  *logLimiter
 }
@@ -150,13 +156,16 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
+	if deps.Tracer == nil {
+		deps.Tracer = noop.NewTracerProvider().Tracer("")
+	}
 	m, err := newMetrics(deps.Registerer, cfg.Version)
 	if err != nil {
 		return nil, err
 	}
 	return &Server{
 		cfg: cfg, store: deps.Store, log: deps.Log, oidc: deps.OIDC, policy: deps.Policy, ui: deps.UI, logger: deps.Logger,
-		now: deps.Now, metrics: m, gather: deps.Gatherer, adm: newAdmission(cfg),
+		now: deps.Now, metrics: m, gather: deps.Gatherer, adm: newAdmission(cfg), tracer: deps.Tracer,
 		tokens: &tokenCache{ttl: cfg.TokenCacheTTL, store: deps.Store, m: map[[32]byte]cachedToken{}},
 		errLog: &logLimiter{every: 10 * time.Second, last: map[string]*limitedLine{}},
 	}, nil

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -32,6 +35,8 @@ const (
 // pass through here, so both get the same behaviour.
 func serve[T any](s *Server, ctx context.Context, rpc string, fn func(context.Context, *Identity) (T, error)) (T, error) {
 	start := time.Now()
+	ctx, span := s.tracer.Start(ctx, rpc, trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
 	var resp T
 	var id *Identity
 	var err error
@@ -44,6 +49,13 @@ func serve[T any](s *Server, ctx context.Context, rpc string, fn func(context.Co
 		resp, err = fn(ctx, id)
 	}
 	st := toStatus(err)
+	span.SetAttributes(attribute.String("rpc.grpc.status_code", st.Code().String()))
+	if id != nil {
+		span.SetAttributes(attribute.String("audittrail.principal", id.Principal))
+	}
+	if st.Code() != codes.OK {
+		span.SetStatus(otelcodes.Error, st.Message())
+	}
 	s.metrics.requests.WithLabelValues(rpc, st.Code().String()).Inc()
 	s.metrics.latency.WithLabelValues(rpc).Observe(time.Since(start).Seconds())
 	if st.Code() == codes.Internal || st.Code() == codes.Unavailable {
@@ -71,7 +83,7 @@ func (s *Server) CreateEvent(ctx context.Context, req *pb.CreateEventRequest) (*
 		if err != nil {
 			return nil, s.existingOr(ctx, req.GetEventId(), err)
 		}
-		res, err := s.store.Append(ctx, []*event.Event{e})
+		res, err := s.appendEvents(ctx, []*event.Event{e})
 		if err != nil {
 			return nil, err
 		}
@@ -149,7 +161,7 @@ func (s *Server) BatchCreateEvents(ctx context.Context, req *pb.BatchCreateEvent
 			index = append(index, i)
 		}
 		if len(valid) > 0 {
-			res, err := s.store.Append(ctx, valid)
+			res, err := s.appendEvents(ctx, valid)
 			if err != nil {
 				return nil, err
 			}
@@ -174,6 +186,18 @@ func (s *Server) BatchCreateEvents(ctx context.Context, req *pb.BatchCreateEvent
 		s.metrics.batchSize.Observe(float64(n))
 		return resp, nil
 	})
+}
+
+// appendEvents is store.Append in a span of its own: the queueing and
+// the group commit it waits for.
+func (s *Server) appendEvents(ctx context.Context, events []*event.Event) ([]store.AppendResult, error) {
+	ctx, span := s.tracer.Start(ctx, "store.Append", trace.WithAttributes(attribute.Int("audittrail.events", len(events))))
+	defer span.End()
+	res, err := s.store.Append(ctx, events)
+	if err != nil {
+		span.SetStatus(otelcodes.Error, err.Error())
+	}
+	return res, err
 }
 
 // GetEvent implements pb.EventServiceServer.
@@ -241,7 +265,10 @@ func (s *Server) search(ctx context.Context, id *Identity, req *pb.SearchEventsR
 		return nil, err
 	}
 	start := time.Now()
-	res, err := s.store.Search(ctx, q)
+	sctx, span := s.tracer.Start(ctx, "store.Search")
+	res, err := s.store.Search(sctx, q)
+	span.SetAttributes(attribute.Int("audittrail.events", len(res.Records)))
+	span.End()
 	s.metrics.storeSearch.Observe(time.Since(start).Seconds())
 	if err != nil {
 		return nil, err
@@ -338,7 +365,7 @@ func (s *Server) recordSelf(ctx context.Context, e *event.Event) error {
 	if err := s.cfg.Rules.Normalize(e, s.now()); err != nil {
 		return err
 	}
-	res, err := s.store.Append(store.WithOwnEvents(context.WithoutCancel(ctx)), []*event.Event{e})
+	res, err := s.appendEvents(store.WithOwnEvents(context.WithoutCancel(ctx)), []*event.Event{e})
 	if err != nil {
 		return err
 	}

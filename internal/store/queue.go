@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/audittrail/audittrail/internal/event"
 )
 
@@ -35,9 +37,12 @@ type AppendRequest struct {
 	// Own marks the server's own events (self-audit): a store may let
 	// them use room it refuses to clients, so that reads go on being
 	// recorded, and answered, when a disk is nearly full.
-	Own  bool
-	err  error
-	done chan struct{}
+	Own bool
+	// Caller is the span of the Append call, for the writer's span to
+	// link to.
+	Caller trace.SpanContext
+	err    error
+	done   chan struct{}
 }
 
 // Finish reports the outcome to the caller; a non-nil err means nothing of
@@ -70,7 +75,7 @@ func (q *AppendQueue) Submit(ctx context.Context, events []*event.Event) ([]Appe
 	if err != nil {
 		return nil, err
 	}
-	req := &AppendRequest{Events: events, Encoded: enc, Results: make([]AppendResult, len(events)), Own: OwnEvents(ctx), done: make(chan struct{})}
+	req := &AppendRequest{Events: events, Encoded: enc, Results: make([]AppendResult, len(events)), Own: OwnEvents(ctx), Caller: trace.SpanContextFromContext(ctx), done: make(chan struct{})}
 	lane := q.bulk
 	if len(events) <= UrgentMaxEvents {
 		lane = q.urgent

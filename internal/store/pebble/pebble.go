@@ -24,6 +24,10 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	sumtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/audittrail/audittrail/internal/event"
@@ -57,6 +61,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer, when set, receives the store's metrics.
 	Registerer prometheus.Registerer
+	// Tracer, when set, records a span per group commit, linked to the
+	// spans of the Appends it wrote.
+	Tracer trace.Tracer
 }
 
 // DefaultOptions returns options fit for a small production server.
@@ -440,6 +447,7 @@ func (s *Store) commit() {
 	defer close(s.done)
 	var broken error
 	for pg := range s.commits {
+		span := s.commitSpan(pg)
 		err := pg.err
 		if broken != nil {
 			err = broken
@@ -470,10 +478,30 @@ func (s *Store) commit() {
 			delete(s.inflight, id)
 		}
 		s.inflightMu.Unlock()
+		if err != nil {
+			span.SetStatus(otelcodes.Error, err.Error())
+		}
+		span.End()
 		for _, r := range pg.reqs {
 			r.Finish(err)
 		}
 	}
+}
+
+// commitSpan starts the span of one group commit, linked to its callers'.
+func (s *Store) commitSpan(pg *pendingGroup) trace.Span {
+	if s.opts.Tracer == nil {
+		return noop.Span{}
+	}
+	var links []trace.Link
+	for _, r := range pg.reqs {
+		if r.Caller.IsValid() {
+			links = append(links, trace.Link{SpanContext: r.Caller})
+		}
+	}
+	_, span := s.opts.Tracer.Start(context.Background(), "pebble.commit", trace.WithLinks(links...),
+		trace.WithAttributes(attribute.Int("audittrail.events", pg.n), attribute.Int("audittrail.requests", len(pg.reqs))))
+	return span
 }
 
 // getByOrder reads the event stored under an order key.
