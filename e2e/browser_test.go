@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/audittrail/audittrail/internal/testnote"
 	"github.com/audittrail/audittrail/internal/tlog"
 )
 
@@ -49,7 +50,7 @@ func newChromium(t *testing.T) context.Context {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("browser tests need %s", strings.Join(missing, " and "))
 		}
-		t.Skipf("browser tests skipped: they need %s", strings.Join(missing, " and "))
+		testnote.Skip(t, "browser suite (e2e): needs "+strings.Join(missing, " and "))
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromiumPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,

@@ -29,6 +29,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/audittrail/audittrail/api/audittrail/v1"
+	"github.com/audittrail/audittrail/internal/testnote"
 )
 
 // The fault suite (SPEC §5): malformed input, the time range edges, slow
@@ -451,7 +452,7 @@ func TestFaultMetricsListeners(t *testing.T) {
 // is freed; every acknowledged event is found afterwards.
 func TestFaultDiskFull(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("disk-full test: needs root to mount a tmpfs (CI runs as root)")
+		testnote.Skip(t, "disk-full test (e2e): needs root to mount a tmpfs (CI runs as root)")
 	}
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=128m", "tmpfs", dir).CombinedOutput(); err != nil {

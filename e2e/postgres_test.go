@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/audittrail/audittrail/internal/store/postgres/pgtest"
+	"github.com/audittrail/audittrail/internal/testnote"
 )
 
 // batchBody is a BatchCreateEvents body of n new events and their ids.
@@ -220,7 +221,7 @@ func startPrivatePostgres(t *testing.T) *privatePostgres {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("PostgreSQL server binaries not found (apt-get install postgresql)")
 		}
-		t.Skip("PostgreSQL server binaries not found")
+		testnote.Skip(t, "PostgreSQL restart test (e2e): needs the server binaries (apt-get install postgresql)")
 	}
 	pgtest.ServerURL(t) // same opt-in as the other PostgreSQL tests
 	p := &privatePostgres{t: t, bin: filepath.Dir(bins[len(bins)-1]), dir: filepath.Join(t.TempDir(), "pg")}

@@ -9,12 +9,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/audittrail/audittrail/internal/testnote"
 )
 
 // EnvVar names the server URL.
@@ -28,7 +31,7 @@ func ServerURL(t testing.TB) string {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s is not set; CI must run the PostgreSQL suites", EnvVar)
 		}
-		t.Skipf("PostgreSQL tests skipped: set %s=postgres://user@host:5432/postgres (a user that may create databases)", EnvVar)
+		testnote.Skip(t, fmt.Sprintf("PostgreSQL suites: set %s=postgres://user@host:5432/postgres (a user that may create databases) to run them", EnvVar))
 	}
 	return u
 }
