@@ -31,7 +31,7 @@ func (c *batchCreateCommand) Run(ctx context.Context, args []string) error {
 	fs.SetOutput(c.env.stderr)
 	c.cf.register(fs)
 	fs.StringVar(&c.file, "file", "", "JSONL file of events, - for stdin (required)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if c.file == "" || fs.NArg() > 0 {

@@ -46,7 +46,7 @@ func (c *createCommand) Run(ctx context.Context, args []string) error {
 	fs.Var(&c.params, "param", "request parameter key=value (repeatable)")
 	fs.StringVar(&c.typ, "type", "", "api or system")
 	fs.StringVar(&c.file, "file", "", "read the event from this JSON file instead of flags")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

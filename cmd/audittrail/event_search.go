@@ -47,7 +47,7 @@ func (c *searchCommand) Run(ctx context.Context, args []string) error {
 	fs.BoolVar(&c.all, "all", false, "follow next_page_token to the end")
 	fs.StringVar(&c.output, "o", "table", "output: table, json or jsonl")
 	fs.StringVar(&c.output, "output", "table", "same as -o")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -34,7 +34,7 @@ func (c *tailCommand) Run(ctx context.Context, args []string) error {
 	fs.DurationVar(&c.interval, "interval", time.Second, "time between polls")
 	fs.DurationVar(&c.window, "lookback", time.Minute, "how far behind now events are looked for (also what is shown at start)")
 	fs.StringVar(&c.search.output, "o", "table", "output: table or jsonl")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 || (c.search.output != "table" && c.search.output != "jsonl") || c.interval <= 0 || c.window <= 0 {

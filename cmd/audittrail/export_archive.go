@@ -20,7 +20,7 @@ func (c *exportArchiveCommand) Run(ctx context.Context, args []string) error {
 	fs.SetOutput(c.env.stderr)
 	c.cf.register(fs)
 	fs.StringVar(&c.out, "out", "", "directory to create (required)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if c.out == "" || fs.NArg() > 0 {

@@ -22,7 +22,7 @@ func (c *healthCommand) Run(ctx context.Context, args []string) error {
 	fs.SetOutput(c.env.stderr)
 	c.cf.register(fs)
 	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -69,6 +72,11 @@ func newFlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.Usage = func() {
 		w := fs.Output()
+		if !slices.ContainsFunc(os.Args[1:], isHelp) {
+			// A parse error: the flag package printed it; point to help.
+			fmt.Fprintf(w, "Run \"audittrail %s -h\" for its flags and examples.\n", name)
+			return
+		}
 		c := commands[name]
 		fmt.Fprintf(w, "audittrail %s: %s\n\nUsage:\n  audittrail %s %s\n", name, c.summary, name, c.usage)
 		if len(c.examples) > 0 {
@@ -81,6 +89,20 @@ func newFlagSet(name string) *flag.FlagSet {
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// flagError is a flag parse error that the flag package printed already.
+type flagError struct{ error }
+
+func (e flagError) Unwrap() error { return e.error }
+
+// parseFlags parses args, marking errors other than -h as printed.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return flagError{err}
+	}
+	return err
 }
 
 // groupHelp prints the commands of a group.

@@ -17,7 +17,7 @@ func (c *logCheckpointCommand) Run(ctx context.Context, args []string) error {
 	fs.SetOutput(c.env.stderr)
 	c.cf.register(fs)
 	fs.Int64Var(&c.size, "size", 0, "tree size of a kept checkpoint (default: the latest)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cl, err := c.cf.client(c.env)

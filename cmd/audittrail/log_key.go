@@ -16,7 +16,7 @@ func (c *logKeyCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet("log key")
 	fs.SetOutput(c.env.stderr)
 	c.cf.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cl, err := c.cf.client(c.env)

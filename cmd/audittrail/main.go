@@ -83,10 +83,13 @@ func main() {
 	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
 	err := run(ctx, e, os.Args[1:])
 	var ee exitError
+	var fe flagError
 	switch {
 	case err == nil:
 	case errors.As(err, &ee):
 		os.Exit(ee.code)
+	case errors.As(err, &fe):
+		os.Exit(2) // printed by the flag package, with a pointer to -h
 	case errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
 	default:

@@ -19,7 +19,7 @@ func (c *migrateCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet("migrate")
 	fs.SetOutput(c.env.stderr)
 	url := fs.String("store", "", "PostgreSQL URL (postgres://user:pass@host:5432/db)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if !isPostgresURL(*url) {

@@ -107,7 +107,7 @@ func (c *serveCommand) flags() *flag.FlagSet {
 // drains in-flight requests and closes the store.
 func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	fs := c.flags()
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -48,7 +48,7 @@ func (c *tokenCommand) Create(ctx context.Context, args []string) error {
 	principal := fs.String("principal", "", "services/NAME the token authenticates as (required)")
 	expires := fs.String("expires", "", "lifetime, e.g. 90d or 12h (default: never expires)")
 	login := fs.String("login-name", "", "login name shown as login_principal on this service's events")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *principal == "" {
@@ -84,7 +84,7 @@ func (c *tokenCommand) List(ctx context.Context, args []string) error {
 	fs := newFlagSet("token list")
 	fs.SetOutput(c.env.stderr)
 	c.cf.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cl, err := c.cf.client(c.env)
@@ -119,7 +119,7 @@ func (c *tokenCommand) Revoke(ctx context.Context, args []string) error {
 	c.cf.register(fs)
 	principal := fs.String("principal", "", "revoke every token of this principal")
 	id := fs.String("id", "", "revoke the token with this id")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if (*principal == "") == (*id == "") {

@@ -29,7 +29,7 @@ func (c *verifyLogCommand) Run(ctx context.Context, args []string) error {
 	c.cf.register(flags)
 	flags.StringVar(&c.key, "key", "", "the log's public key (required)")
 	flags.StringVar(&c.state, "state", "", "file remembering the last verified checkpoint (required)")
-	if err := flags.Parse(args); err != nil {
+	if err := parseFlags(flags, args); err != nil {
 		return err
 	}
 	if c.key == "" || c.state == "" || flags.NArg() > 0 {
