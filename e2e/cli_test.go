@@ -213,6 +213,10 @@ func TestCLIHelp(t *testing.T) {
 			t.Errorf("%s -h: %v\n%s", g, err, out)
 		}
 	}
+	out0, err := runBinary("event", "search", "--bogus")
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || strings.Count(out0, "-bogus") != 1 || !strings.Contains(out0, `Run "audittrail event search -h"`) {
+		t.Errorf("a bad flag: %v\n%s; want exit 2, the error once and a pointer to -h", err, out0)
+	}
 	cmd := exec.Command(binaryPath, "event", "get", newID())
 	cmd.Env = append(os.Environ(), "AUDITTRAIL_SERVER=http://127.0.0.1:1", "AUDITTRAIL_TOKEN=x")
 	out, err := cmd.CombinedOutput()
