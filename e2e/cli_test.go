@@ -200,10 +200,10 @@ func TestCLIHelp(t *testing.T) {
 	for _, args := range [][]string{
 		{"serve"}, {"migrate"}, {"health"}, {"event", "create"}, {"event", "batch-create"}, {"event", "search"}, {"event", "get"}, {"event", "tail"},
 		{"log", "key"}, {"log", "checkpoint"}, {"verify", "event"}, {"verify", "log"}, {"verify", "archive"},
-		{"export", "archive"}, {"token", "create"}, {"token", "list"}, {"token", "revoke"},
+		{"export", "archive"}, {"token", "create"}, {"token", "list"}, {"token", "revoke"}, {"completion"},
 	} {
 		out, err := runBinary(append(args, "-h")...)
-		if err != nil || !strings.Contains(out, "audittrail "+strings.Join(args, " ")+": ") || !strings.Contains(out, "Examples:") || !strings.Contains(out, "Flags:") {
+		if err != nil || !strings.Contains(out, "audittrail "+strings.Join(args, " ")+": ") || !strings.Contains(out, "Examples:") || (args[0] != "completion" && !strings.Contains(out, "Flags:")) {
 			t.Errorf("%v -h: %v\n%s", args, err, out)
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/audittrail/audittrail/internal/version"
@@ -124,7 +125,11 @@ func run(ctx context.Context, e *env, args []string) error {
 	switch args[0] {
 	case "completion":
 		if len(args) != 2 || isHelp(args[1]) {
-			fmt.Fprintf(e.stderr, "Usage: audittrail completion bash|zsh|fish\n")
+			c := commands["completion"]
+			fmt.Fprintf(e.stderr, "audittrail completion: %s\n\nUsage:\n  audittrail completion %s\n\nExamples:\n  %s\n", c.summary, c.usage, strings.Join(c.examples, "\n  "))
+			if len(args) == 2 {
+				return nil
+			}
 			return exitError{2}
 		}
 		return completion(e.stdout, args[1])
