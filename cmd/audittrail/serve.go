@@ -56,10 +56,11 @@ type serveCommand struct {
 	viewerScopes, viewerURL          string
 	viewerPlainHTTP                  bool
 
-	listen  listenFlags
-	limits  limitFlags
-	tracing tracingFlags
-	tracer  trace.Tracer // set by Run from tracing
+	listen   listenFlags
+	limits   limitFlags
+	tracing  tracingFlags
+	tracer   trace.Tracer // set by Run from tracing
+	adapters adapterFlags
 }
 
 func (c *serveCommand) flags() *flag.FlagSet {
@@ -99,6 +100,7 @@ func (c *serveCommand) flags() *flag.FlagSet {
 	c.listen.register(fs)
 	c.limits.register(fs, def)
 	c.tracing.register(fs)
+	c.adapters.register(fs)
 	fs.StringVar(&c.clientCA, "client-ca", "", "CA bundle (PEM) for client certificates (mutual TLS): a verified certificate authenticates services/<name> from its spiffe:// URI SAN or CN")
 	return fs
 }
@@ -209,6 +211,9 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	cfg.SearchBudget = c.searchBudget
 	cfg.PageTokenKey = key
 	cfg.Version = buildVersion()
+	if cfg.K8sAudit, err = c.adapters.k8sAudit(); err != nil {
+		return err
+	}
 	if ml := c.limits.apply(&cfg, c.env.getenv); ml > 0 {
 		log.Info("soft memory limit", "bytes", ml)
 	}

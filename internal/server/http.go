@@ -97,7 +97,7 @@ func takesNoQuery(method, path string) bool {
 }
 
 // writeRoutes are the REST routes of writeRPCs.
-var writeRoutes = map[string]bool{"/v1/events": true, "/v1/events:batchCreate": true, "/v1/tokens": true, "/v1/tokens:revoke": true}
+var writeRoutes = map[string]bool{"/v1/events": true, "/v1/events:batchCreate": true, "/v1/tokens": true, "/v1/tokens:revoke": true, k8sAuditRoute: true}
 
 func errReadOnlyListener() error {
 	return withClientMessage("this address serves read RPCs only; create events and manage tokens on the internal address", errPermissionDenied)
@@ -186,6 +186,9 @@ func (s *Server) handler(readOnly bool) (http.Handler, error) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(pb.OpenAPIJSON)
 	})
+	if s.cfg.K8sAudit != nil && !readOnly {
+		mux.HandleFunc("POST "+k8sAuditRoute, s.kubernetesAudit)
+	}
 	mux.Handle("/", gw)
 	if s.ui != nil {
 		ui, err := s.ui(s)

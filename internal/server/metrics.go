@@ -9,14 +9,15 @@ import (
 )
 
 type metrics struct {
-	requests    *prometheus.CounterVec
-	latency     *prometheus.HistogramVec
-	accepted    prometheus.Counter
-	batchSize   prometheus.Histogram
-	storeSearch prometheus.Histogram
-	rejected    *prometheus.CounterVec
-	tails       prometheus.Gauge
-	httpReqs    *prometheus.CounterVec
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	accepted     prometheus.Counter
+	batchSize    prometheus.Histogram
+	storeSearch  prometheus.Histogram
+	rejected     *prometheus.CounterVec
+	tails        prometheus.Gauge
+	adapterItems *prometheus.CounterVec
+	httpReqs     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, v version.Info) (*metrics, error) {
@@ -53,6 +54,10 @@ func newMetrics(reg prometheus.Registerer, v version.Info) (*metrics, error) {
 		Name: "audittrail_tails_open",
 		Help: "Live tails open now (gRPC TailEvents and the viewer's /ui/tail).",
 	})
+	m.adapterItems = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "audittrail_adapter_items_total",
+		Help: "Items that ingest adapters received, by adapter and result (stored, duplicate, invalid).",
+	}, []string{"adapter", "result"})
 	m.httpReqs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "audittrail_http_requests_total",
 		Help: "HTTP requests by kind (api, grpc, viewer, probe, other) and status code; gRPC calls count under 200, their codes are in audittrail_requests_total.",
@@ -62,7 +67,7 @@ func newMetrics(reg prometheus.Registerer, v version.Info) (*metrics, error) {
 		Help: "Always 1; the labels say which build is running (as GET /version).",
 	}, []string{"version", "commit", "goversion"})
 	build.WithLabelValues(v.Version, v.Commit, v.GoVersion).Set(1)
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.accepted, m.batchSize, m.storeSearch, m.rejected, m.tails, m.httpReqs, build} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.accepted, m.batchSize, m.storeSearch, m.rejected, m.tails, m.adapterItems, m.httpReqs, build} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("server: register metrics: %w", err)
 		}

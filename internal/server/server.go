@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	pb "github.com/audittrail/audittrail/api/audittrail/v1"
+	"github.com/audittrail/audittrail/internal/adapters/k8saudit"
 	"github.com/audittrail/audittrail/internal/event"
 	"github.com/audittrail/audittrail/internal/store"
 	"github.com/audittrail/audittrail/internal/version"
@@ -47,6 +48,9 @@ type Config struct {
 	// AdmissionWait is how long a request may wait for room under those
 	// bounds before it is refused.
 	AdmissionWait time.Duration
+	// K8sAudit, when set, serves the Kubernetes audit webhook at
+	// /v1/adapters/kubernetes/audit with this mapping.
+	K8sAudit *k8saudit.Config
 	// TokenCacheTTL is how long a server-issued token, once found, is
 	// trusted without reading the store again: a revocation takes up to
 	// this long to take effect on a server that saw the token.
@@ -90,6 +94,11 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxConcurrentWrites < 1 || c.AdmissionWait < 0 || c.TokenCacheTTL < 0 {
 		return errors.New("server config: max concurrent writes must be positive, the admission wait and token cache TTL not negative")
+	}
+	if c.K8sAudit != nil {
+		if err := c.K8sAudit.Validate(); err != nil {
+			return fmt.Errorf("server config: %w", err)
+		}
 	}
 	if len(c.PageTokenKey) < 32 {
 		return errors.New("server config: page token key must be at least 32 bytes")
