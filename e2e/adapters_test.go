@@ -1,9 +1,17 @@
 package e2e
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -76,5 +84,67 @@ func TestKubernetesAuditWebhook(t *testing.T) {
 	}
 	if code, _ := s.restAs("", "POST", "/v1/adapters/kubernetes/audit", body); code != 401 {
 		t.Errorf("without a token: HTTP %d, want 401", code)
+	}
+}
+
+// TestKeycloakWebhook stores Keycloak's LOGIN_ERROR and admin CREATE USER
+// events with the documented mapping, only with a valid signature, never
+// the representation in clear, and a resent delivery once.
+func TestKeycloakWebhook(t *testing.T) {
+	secretFile := filepath.Join(t.TempDir(), "kc.secret")
+	secret := "a-shared-webhook-secret"
+	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, "", "--keycloak-webhook-secret-file", secretFile)
+	body, err := os.ReadFile("testdata/keycloak-events.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(sig string) (int, map[string]any) {
+		req, _ := http.NewRequest("POST", s.url("/adapters/keycloak/events"), bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Keycloak-Signature", sig)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	sig := hex.EncodeToString(mac.Sum(nil))
+	if code, _ := post("00" + sig[2:]); code != 401 {
+		t.Errorf("a wrong signature: HTTP %d, want 401", code)
+	}
+	for try, want := range []string{"map[duplicates:0 invalid:0 skipped:0 stored:2]", "map[duplicates:2 invalid:0 skipped:0 stored:0]"} {
+		if code, m := post("sha256=" + sig); code != 200 || fmt.Sprint(m) != want {
+			t.Fatalf("delivery %d: HTTP %d %v, want %s", try+1, code, m, want)
+		}
+	}
+	code, resp := s.rest("POST", "/v1/events:search", map[string]any{"filter": map[string]any{"eventSourceExact": "thirdparty-chainguard-bitnamikeycloak", "startEventTime": "2025-07-01T00:00:00Z"}})
+	if code != 200 || len(resp["events"].([]any)) != 2 {
+		t.Fatalf("HTTP %d %v", code, resp)
+	}
+	raw, _ := json.Marshal(resp)
+	if strings.Contains(string(raw), "S3cret") || strings.Contains(string(raw), "newuser") {
+		t.Error("the admin event's representation was stored in clear")
+	}
+	byAction := map[string]map[string]any{}
+	for _, e := range resp["events"].([]any) {
+		byAction[e.(map[string]any)["action"].(string)] = e.(map[string]any)
+	}
+	login := byAction["actions/keycloak/events/LOGIN"]
+	if login == nil || login["principal"] != "users/5b7c9d1e-2f3a-4b5c-9d6e-7f8a9b0c1d2e" || login["sourceIpAddress"] != "198.51.100.23" ||
+		fmt.Sprint(login["status"]) != "map[code:16 message:invalid_user_credentials]" || login["eventTime"] != "2025-11-30T09:00:00.123Z" {
+		t.Errorf("LOGIN_ERROR mapped to %v", login)
+	}
+	create := byAction["actions/keycloak/user/CREATE"]
+	if create == nil || create["principal"] != "users/0d1e2f3a-4b5c-4d6e-8f7a-9b0c1d2e3f4a" || create["sourceIpAddress"] != "private" ||
+		create["resource"] != "//keycloak/realms/hac/users/6e7f8a9b-0c1d-4e2f-8a3b-4c5d6e7f8a9b" || create["metadata"].(map[string]any)["representation_sha256"] == nil {
+		t.Errorf("admin CREATE USER mapped to %v", create)
 	}
 }

@@ -214,6 +214,9 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if cfg.K8sAudit, err = c.adapters.k8sAudit(); err != nil {
 		return err
 	}
+	if cfg.KeycloakSecret, err = c.adapters.keycloakSecret(); err != nil {
+		return err
+	}
 	if ml := c.limits.apply(&cfg, c.env.getenv); ml > 0 {
 		log.Info("soft memory limit", "bytes", ml)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/audittrail/audittrail/internal/adapters/k8saudit"
@@ -12,12 +13,30 @@ import (
 type adapterFlags struct {
 	k8sCluster, k8sUserPrefix string
 	k8sWorkspaces             multiFlag
+	keycloakSecretFile        string
 }
 
 func (a *adapterFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.k8sCluster, "k8s-audit-cluster", "", "serve the Kubernetes audit webhook at /v1/adapters/kubernetes/audit for this cluster name (docs/ADAPTERS.md)")
 	fs.StringVar(&a.k8sUserPrefix, "k8s-audit-user-prefix", "oidc:", "prefix the apiserver puts on OIDC usernames (--oidc-username-prefix), stripped from users/<name>")
 	fs.Var(&a.k8sWorkspaces, "k8s-audit-workspace", "namespace=workspaces/<id>: the workspace of that namespace's events (repeatable)")
+	fs.StringVar(&a.keycloakSecretFile, "keycloak-webhook-secret-file", "", "serve Keycloak's event webhook at /adapters/keycloak/events, its bodies signed (HMAC-SHA256) with the secret in this file")
+}
+
+// keycloakSecret reads the webhook secret, or returns nil when it is off.
+func (a *adapterFlags) keycloakSecret() ([]byte, error) {
+	if a.keycloakSecretFile == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(a.keycloakSecretFile)
+	if err != nil {
+		return nil, fmt.Errorf("serve: --keycloak-webhook-secret-file: %w", err)
+	}
+	secret := []byte(strings.TrimSpace(string(b)))
+	if len(secret) < 16 {
+		return nil, fmt.Errorf("serve: --keycloak-webhook-secret-file: the secret must be at least 16 bytes")
+	}
+	return secret, nil
 }
 
 // k8sAudit returns the webhook's mapping, or nil when it is off.

@@ -189,6 +189,9 @@ func (s *Server) handler(readOnly bool) (http.Handler, error) {
 	if s.cfg.K8sAudit != nil && !readOnly {
 		mux.HandleFunc("POST "+k8sAuditRoute, s.kubernetesAudit)
 	}
+	if len(s.cfg.KeycloakSecret) > 0 && !readOnly {
+		mux.HandleFunc("POST "+keycloakRoute, s.keycloakEvents)
+	}
 	mux.Handle("/", gw)
 	if s.ui != nil {
 		ui, err := s.ui(s)

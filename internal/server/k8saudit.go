@@ -2,16 +2,13 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
 
 	"github.com/audittrail/audittrail/internal/adapters/k8saudit"
 	"github.com/audittrail/audittrail/internal/event"
-	"github.com/audittrail/audittrail/internal/store"
 )
 
 // k8sAuditRoute takes the Kubernetes API server's audit webhook batches.
@@ -39,45 +36,14 @@ func (s *Server) kubernetesAudit(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, codes.InvalidArgument, "request body: must be an audit.k8s.io/v1 EventList")
 		return
 	}
-	now := s.now()
-	var valid []*event.Event
-	skipped, invalid := 0, 0
+	res := &adapted{}
+	events := make([]*event.Event, 0, len(list.Items))
 	for i := range list.Items {
-		item := &list.Items[i]
-		if !k8saudit.Converts(item.Stage) {
-			skipped++
+		if !k8saudit.Converts(list.Items[i].Stage) {
+			res.Skipped++
 			continue
 		}
-		e := s.cfg.K8sAudit.Convert(item)
-		if err := s.cfg.Rules.Normalize(e, now); err != nil {
-			invalid++
-			s.metrics.adapterItems.WithLabelValues("kubernetes", "invalid").Inc()
-			s.logger.Warn("kubernetes audit event not stored", "audit_id", item.AuditID, "err", err)
-			continue
-		}
-		valid = append(valid, e)
+		events = append(events, s.cfg.K8sAudit.Convert(&list.Items[i]))
 	}
-	stored, duplicates := 0, 0
-	for len(valid) > 0 {
-		chunk := valid[:min(len(valid), maxBatch)]
-		valid = valid[len(chunk):]
-		res, err := s.appendEvents(r.Context(), chunk)
-		if err != nil {
-			st := toStatus(err)
-			writeJSONError(w, runtime.HTTPStatusFromCode(st.Code()), st.Code(), st.Message())
-			return
-		}
-		for _, r := range res {
-			if r.Err == nil {
-				stored++
-			} else if errors.Is(r.Err, store.ErrAlreadyExists) {
-				duplicates++
-			}
-		}
-	}
-	s.metrics.accepted.Add(float64(stored))
-	s.metrics.adapterItems.WithLabelValues("kubernetes", "stored").Add(float64(stored))
-	s.metrics.adapterItems.WithLabelValues("kubernetes", "duplicate").Add(float64(duplicates))
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]int{"stored": stored, "duplicates": duplicates, "invalid": invalid, "skipped": skipped})
+	answerAdapted(w, res, s.storeAdapted(r.Context(), "kubernetes", events, res))
 }

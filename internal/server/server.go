@@ -51,6 +51,9 @@ type Config struct {
 	// K8sAudit, when set, serves the Kubernetes audit webhook at
 	// /v1/adapters/kubernetes/audit with this mapping.
 	K8sAudit *k8saudit.Config
+	// KeycloakSecret, when set, serves Keycloak's event webhook at
+	// /adapters/keycloak/events, whose bodies it signs (HMAC-SHA256).
+	KeycloakSecret []byte
 	// TokenCacheTTL is how long a server-issued token, once found, is
 	// trusted without reading the store again: a revocation takes up to
 	// this long to take effect on a server that saw the token.

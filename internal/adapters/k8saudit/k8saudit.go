@@ -6,8 +6,6 @@
 package k8saudit
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -15,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/audittrail/audittrail/internal/adapters"
 	"github.com/audittrail/audittrail/internal/event"
 )
 
@@ -255,15 +254,6 @@ func RPCCode(httpStatus int32) int32 {
 // header) to collide with another request. A batch the apiserver sends
 // again maps to the same ids, so it is stored once.
 func EventID(cluster string, e *Event) string {
-	h := sha256.New()
-	for _, part := range []string{cluster, e.AuditID, e.Stage, e.RequestReceivedTimestamp.UTC().Format(time.RFC3339Nano),
-		e.StageTimestamp.UTC().Format(time.RFC3339Nano), e.Verb, e.RequestURI, e.User.Username} {
-		h.Write([]byte(part))
-		h.Write([]byte{0})
-	}
-	b := h.Sum(nil)[:16]
-	b[6] = b[6]&0x0f | 0x40 // version 4
-	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
-	s := hex.EncodeToString(b)
-	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
+	return adapters.DeriveID(cluster, e.AuditID, e.Stage, e.RequestReceivedTimestamp.UTC().Format(time.RFC3339Nano),
+		e.StageTimestamp.UTC().Format(time.RFC3339Nano), e.Verb, e.RequestURI, e.User.Username)
 }
