@@ -217,6 +217,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if cfg.KeycloakSecret, err = c.adapters.keycloakSecret(); err != nil {
 		return err
 	}
+	cfg.OTLPLogs = c.adapters.otlpLogs
 	if ml := c.limits.apply(&cfg, c.env.getenv); ml > 0 {
 		log.Info("soft memory limit", "bytes", ml)
 	}

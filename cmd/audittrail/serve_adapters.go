@@ -14,12 +14,14 @@ type adapterFlags struct {
 	k8sCluster, k8sUserPrefix string
 	k8sWorkspaces             multiFlag
 	keycloakSecretFile        string
+	otlpLogs                  bool
 }
 
 func (a *adapterFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.k8sCluster, "k8s-audit-cluster", "", "serve the Kubernetes audit webhook at /v1/adapters/kubernetes/audit for this cluster name (docs/ADAPTERS.md)")
 	fs.StringVar(&a.k8sUserPrefix, "k8s-audit-user-prefix", "oidc:", "prefix the apiserver puts on OIDC usernames (--oidc-username-prefix), stripped from users/<name>")
 	fs.Var(&a.k8sWorkspaces, "k8s-audit-workspace", "namespace=workspaces/<id>: the workspace of that namespace's events (repeatable)")
+	fs.BoolVar(&a.otlpLogs, "otlp-logs", false, "serve an OTLP/HTTP logs receiver at /v1/logs for records with the audit.* attributes (docs/ADAPTERS.md)")
 	fs.StringVar(&a.keycloakSecretFile, "keycloak-webhook-secret-file", "", "serve Keycloak's event webhook at /adapters/keycloak/events, its bodies signed (HMAC-SHA256) with the secret in this file")
 }
 

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"google.golang.org/grpc/codes"
 
 	"github.com/audittrail/audittrail/internal/adapters/keycloak"
+	"github.com/audittrail/audittrail/internal/adapters/otlplogs"
 	"github.com/audittrail/audittrail/internal/event"
 	"github.com/audittrail/audittrail/internal/store"
 )
@@ -100,4 +103,76 @@ func (s *Server) keycloakEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	res := &adapted{}
 	answerAdapted(w, res, s.storeAdapted(r.Context(), "keycloak", events, res))
+}
+
+// otlpLogsRoute is OTLP/HTTP's logs path: OpenTelemetry exporters send
+// their log records here, and those following the audit.* attribute
+// contract are stored.
+const otlpLogsRoute = "/v1/logs"
+
+func (s *Server) otlpLogs(w http.ResponseWriter, r *http.Request) {
+	ri := requestInfoFrom(r.Context())
+	if ri == nil || ri.identity == nil || !ri.identity.Create {
+		writeJSONError(w, http.StatusForbidden, codes.PermissionDenied, "events.create permission required")
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeJSONError(w, http.StatusRequestEntityTooLarge, codes.ResourceExhausted, "request body too large")
+		return
+	}
+	req := plogotlp.NewExportRequest()
+	ctype := strings.TrimSpace(strings.Split(r.Header.Get("Content-Type"), ";")[0])
+	switch ctype {
+	case "application/x-protobuf":
+		err = req.UnmarshalProto(body)
+	case "application/json":
+		err = req.UnmarshalJSON(body)
+	default:
+		writeJSONError(w, http.StatusUnsupportedMediaType, codes.InvalidArgument, "Content-Type: must be application/x-protobuf or application/json")
+		return
+	}
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, codes.InvalidArgument, "request body: not an OTLP ExportLogsServiceRequest")
+		return
+	}
+	res := &adapted{}
+	var events []*event.Event
+	firstErr := ""
+	for _, rec := range otlplogs.Convert(req.Logs()) {
+		if rec.Err != nil {
+			res.Invalid++
+			s.metrics.adapterItems.WithLabelValues("otlp", "invalid").Inc()
+			if firstErr == "" {
+				firstErr = rec.Err.Error()
+			}
+			continue
+		}
+		events = append(events, rec.Event)
+	}
+	before := res.Invalid
+	if err := s.storeAdapted(r.Context(), "otlp", events, res); err != nil {
+		answerAdapted(w, res, err)
+		return
+	}
+	if res.Invalid > before && firstErr == "" {
+		firstErr = "a record breaks the event rules (see the server log)"
+	}
+	resp := plogotlp.NewExportResponse()
+	if res.Invalid > 0 {
+		resp.PartialSuccess().SetRejectedLogRecords(int64(res.Invalid))
+		resp.PartialSuccess().SetErrorMessage(firstErr)
+	}
+	var out []byte
+	if ctype == "application/json" {
+		out, err = resp.MarshalJSON()
+	} else {
+		out, err = resp.MarshalProto()
+	}
+	if err != nil {
+		answerAdapted(w, res, err)
+		return
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Write(out)
 }

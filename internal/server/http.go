@@ -97,7 +97,7 @@ func takesNoQuery(method, path string) bool {
 }
 
 // writeRoutes are the REST routes of writeRPCs.
-var writeRoutes = map[string]bool{"/v1/events": true, "/v1/events:batchCreate": true, "/v1/tokens": true, "/v1/tokens:revoke": true, k8sAuditRoute: true}
+var writeRoutes = map[string]bool{"/v1/events": true, "/v1/events:batchCreate": true, "/v1/tokens": true, "/v1/tokens:revoke": true, k8sAuditRoute: true, otlpLogsRoute: true}
 
 func errReadOnlyListener() error {
 	return withClientMessage("this address serves read RPCs only; create events and manage tokens on the internal address", errPermissionDenied)
@@ -188,6 +188,9 @@ func (s *Server) handler(readOnly bool) (http.Handler, error) {
 	})
 	if s.cfg.K8sAudit != nil && !readOnly {
 		mux.HandleFunc("POST "+k8sAuditRoute, s.kubernetesAudit)
+	}
+	if s.cfg.OTLPLogs && !readOnly {
+		mux.HandleFunc("POST "+otlpLogsRoute, s.otlpLogs)
 	}
 	if len(s.cfg.KeycloakSecret) > 0 && !readOnly {
 		mux.HandleFunc("POST "+keycloakRoute, s.keycloakEvents)

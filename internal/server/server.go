@@ -51,6 +51,9 @@ type Config struct {
 	// K8sAudit, when set, serves the Kubernetes audit webhook at
 	// /v1/adapters/kubernetes/audit with this mapping.
 	K8sAudit *k8saudit.Config
+	// OTLPLogs serves an OTLP/HTTP logs receiver at /v1/logs for records
+	// that follow the audit.* attribute contract.
+	OTLPLogs bool
 	// KeycloakSecret, when set, serves Keycloak's event webhook at
 	// /adapters/keycloak/events, whose bodies it signs (HMAC-SHA256).
 	KeycloakSecret []byte
