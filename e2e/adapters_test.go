@@ -8,11 +8,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestKubernetesAuditWebhook stores a real-shaped EventList with the
@@ -146,5 +150,113 @@ func TestKeycloakWebhook(t *testing.T) {
 	if create == nil || create["principal"] != "users/0d1e2f3a-4b5c-4d6e-8f7a-9b0c1d2e3f4a" || create["sourceIpAddress"] != "private" ||
 		create["resource"] != "//keycloak/realms/hac/users/6e7f8a9b-0c1d-4e2f-8a3b-4c5d6e7f8a9b" || create["metadata"].(map[string]any)["representation_sha256"] == nil {
 		t.Errorf("admin CREATE USER mapped to %v", create)
+	}
+}
+
+// fakeKeycloak serves a realm's token endpoint and its user and admin
+// events as Keycloak's admin REST API does (dateFrom in ms, direction=asc,
+// first/max paging), and records the dateFrom of each query.
+type fakeKeycloak struct {
+	mu        sync.Mutex
+	user      []map[string]any
+	admin     []map[string]any
+	dateFroms []int64
+	srv       *httptest.Server
+}
+
+func newFakeKeycloak(t *testing.T) *fakeKeycloak {
+	k := &fakeKeycloak{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /realms/hac/protocol/openid-connect/token", func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		id, secret, _ := r.BasicAuth()
+		if r.PostForm.Get("grant_type") != "client_credentials" || id != "audit-puller" || secret != "puller-secret" {
+			http.Error(w, `{"error":"unauthorized_client"}`, 401)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"access_token":"kc-token","token_type":"Bearer","expires_in":300}`)
+	})
+	serve := func(list *[]map[string]any) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "Bearer kc-token" || r.URL.Query().Get("direction") != "asc" {
+				http.Error(w, "forbidden", 403)
+				return
+			}
+			q := r.URL.Query()
+			from, _ := strconv.ParseInt(q.Get("dateFrom"), 10, 64)
+			first, _ := strconv.Atoi(q.Get("first"))
+			maxN, _ := strconv.Atoi(q.Get("max"))
+			k.mu.Lock()
+			k.dateFroms = append(k.dateFroms, from)
+			var out []map[string]any
+			for _, e := range *list {
+				if int64(e["time"].(int)) >= from {
+					out = append(out, e)
+				}
+			}
+			k.mu.Unlock()
+			out = out[min(first, len(out)):]
+			out = out[:min(maxN, len(out))]
+			json.NewEncoder(w).Encode(out)
+		}
+	}
+	mux.HandleFunc("GET /admin/realms/hac/events", serve(&k.user))
+	mux.HandleFunc("GET /admin/realms/hac/admin-events", serve(&k.admin))
+	k.srv = httptest.NewServer(mux)
+	t.Cleanup(k.srv.Close)
+	return k
+}
+
+func (k *fakeKeycloak) addUser(id string, at int, typ string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.user = append(k.user, map[string]any{"id": id, "time": at, "type": typ, "realmId": "hac", "userId": "u-" + id, "ipAddress": "198.51.100.1"})
+}
+
+// TestKeycloakPuller pulls user and admin events from a Keycloak-shaped
+// admin API, pages through them, stores each once despite the
+// overlapping windows, and resumes from its cursor after a restart.
+func TestKeycloakPuller(t *testing.T) {
+	k := newFakeKeycloak(t)
+	base := 1764493200000 // ms
+	for i := range 5 {
+		k.addUser(fmt.Sprintf("e%d", i), base+i*1000, []string{"LOGIN", "LOGIN_ERROR", "LOGOUT"}[i%3])
+	}
+	k.admin = append(k.admin, map[string]any{"id": "a1", "time": base + 1500, "realmId": "hac", "resourceType": "USER", "operationType": "CREATE",
+		"resourcePath": "users/x", "authDetails": map[string]any{"userId": "admin-1", "ipAddress": "10.0.0.1"}, "representation": `{"password":"p"}`})
+	data := t.TempDir()
+	secretFile := filepath.Join(t.TempDir(), "kc")
+	os.WriteFile(secretFile, []byte("puller-secret"), 0o600)
+	args := []string{"--keycloak-url", k.srv.URL, "--keycloak-realm", "hac", "--keycloak-client-id", "audit-puller",
+		"--keycloak-client-secret-file", secretFile, "--keycloak-poll-interval", "200ms", "--keycloak-poll-overlap", "3s", "--keycloak-page-size", "2"}
+	count := func(s *server) int {
+		return len(s.searchAll(map[string]any{"eventSourceExact": "thirdparty-chainguard-bitnamikeycloak", "startEventTime": "2025-01-01T00:00:00Z"}, 1000))
+	}
+	waitFor := func(s *server, n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) && count(s) < n {
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(600 * time.Millisecond) // more polls: nothing more may appear
+		if got := count(s); got != n {
+			t.Fatalf("%d Keycloak events stored, want %d", got, n)
+		}
+	}
+	s := startServer(t, data, args...)
+	waitFor(s, 6)
+	s.kill()
+	k.mu.Lock()
+	k.dateFroms = nil
+	k.mu.Unlock()
+	k.addUser("e5", base+10000, "LOGIN")
+	k.addUser("e6", base+11000, "CODE_TO_TOKEN")
+	s2 := startServer(t, data, args...)
+	waitFor(s2, 8)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.dateFroms) == 0 || k.dateFroms[0] != int64(base+4000-3000) {
+		t.Errorf("after the restart the first query read from %v, want the cursor less the overlap (%d)", k.dateFroms, base+1000)
 	}
 }

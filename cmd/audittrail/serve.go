@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/grpclog"
 
 	"github.com/audittrail/audittrail/internal/access"
+	"github.com/audittrail/audittrail/internal/adapters/keycloak"
 	"github.com/audittrail/audittrail/internal/server"
 	"github.com/audittrail/audittrail/internal/tlog"
 	"github.com/audittrail/audittrail/internal/viewer"
@@ -247,6 +248,21 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	})
 	if err != nil {
 		return err
+	}
+	pullCfg, err := c.adapters.keycloakPuller(c.data)
+	if err != nil {
+		return err
+	}
+	if pullCfg != nil {
+		puller, err := keycloak.NewPuller(*pullCfg, srv, log, nil)
+		if err != nil {
+			return err
+		}
+		pullCtx, stopPull := context.WithCancel(ctx)
+		pullDone := make(chan struct{})
+		go func() { puller.Run(pullCtx); close(pullDone) }()
+		defer func() { stopPull(); <-pullDone }()
+		log.Info("pulling Keycloak events", "url", pullCfg.BaseURL, "realm", pullCfg.Realm)
 	}
 	handler, err := srv.Handler()
 	if err != nil {

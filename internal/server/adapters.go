@@ -64,6 +64,17 @@ func (s *Server) storeAdapted(ctx context.Context, adapter string, events []*eve
 	return nil
 }
 
+// StoreAdapted stores the events an in-process adapter (the Keycloak
+// puller) converted, as storeAdapted does for the pushed ones.
+func (s *Server) StoreAdapted(ctx context.Context, adapter string, events []*event.Event) error {
+	res := &adapted{}
+	err := s.storeAdapted(ctx, adapter, events, res)
+	s.logger.Debug("adapter: stored", "adapter", adapter, "stored", res.Stored, "duplicates", res.Duplicates, "invalid", res.Invalid)
+	return err
+}
+
+var _ keycloak.Sink = (*Server)(nil)
+
 // answerAdapted writes the delivery's outcome.
 func answerAdapted(w http.ResponseWriter, res *adapted, err error) {
 	if err != nil {
