@@ -97,7 +97,7 @@ func takesNoQuery(method, path string) bool {
 }
 
 // writeRoutes are the REST routes of writeRPCs.
-var writeRoutes = map[string]bool{"/v1/events": true, "/v1/events:batchCreate": true, "/v1/tokens": true, "/v1/tokens:revoke": true, k8sAuditRoute: true, otlpLogsRoute: true}
+var writeRoutes = map[string]bool{"/v1/events": true, "/v1/events:batchCreate": true, "/v1/tokens": true, "/v1/tokens:revoke": true, k8sAuditRoute: true, otlpLogsRoute: true, keycloakRoute: true}
 
 func errReadOnlyListener() error {
 	return withClientMessage("this address serves read RPCs only; create events and manage tokens on the internal address", errPermissionDenied)
@@ -216,7 +216,7 @@ func (s *Server) handler(readOnly bool) (http.Handler, error) {
 			rc.SetWriteDeadline(time.Time{})
 		}
 		grpcCall := r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
-		if (grpcCall && !openGRPC(r.URL.Path)) || strings.HasPrefix(r.URL.Path, "/v1/") {
+		if (grpcCall && !openGRPC(r.URL.Path)) || strings.HasPrefix(r.URL.Path, "/v1/") || strings.HasPrefix(r.URL.Path, "/adapters/") {
 			if readOnly && !grpcCall && writeRoutes[r.URL.Path] {
 				w.Header().Set("Allow", "")
 				writeJSONError(w, http.StatusMethodNotAllowed, codes.Unimplemented, toStatus(errReadOnlyListener()).Message())
