@@ -75,6 +75,22 @@ func (s *Server) StoreAdapted(ctx context.Context, adapter string, events []*eve
 
 var _ keycloak.Sink = (*Server)(nil)
 
+// creatorBody reads the body of a request whose caller (authenticated by
+// admission) must hold events.create; it answers the refusal itself.
+func creatorBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	ri := requestInfoFrom(r.Context())
+	if ri == nil || ri.identity == nil || !ri.identity.Create {
+		writeJSONError(w, http.StatusForbidden, codes.PermissionDenied, "events.create permission required")
+		return nil, false
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeJSONError(w, http.StatusRequestEntityTooLarge, codes.ResourceExhausted, "request body too large")
+		return nil, false
+	}
+	return body, true
+}
+
 // answerAdapted writes the delivery's outcome.
 func answerAdapted(w http.ResponseWriter, res *adapted, err error) {
 	if err != nil {
@@ -122,16 +138,11 @@ func (s *Server) keycloakEvents(w http.ResponseWriter, r *http.Request) {
 const otlpLogsRoute = "/v1/logs"
 
 func (s *Server) otlpLogs(w http.ResponseWriter, r *http.Request) {
-	ri := requestInfoFrom(r.Context())
-	if ri == nil || ri.identity == nil || !ri.identity.Create {
-		writeJSONError(w, http.StatusForbidden, codes.PermissionDenied, "events.create permission required")
+	body, ok := creatorBody(w, r)
+	if !ok {
 		return
 	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeJSONError(w, http.StatusRequestEntityTooLarge, codes.ResourceExhausted, "request body too large")
-		return
-	}
+	var err error
 	req := plogotlp.NewExportRequest()
 	ctype := strings.TrimSpace(strings.Split(r.Header.Get("Content-Type"), ";")[0])
 	switch ctype {

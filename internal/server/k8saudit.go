@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 
 	"google.golang.org/grpc/codes"
@@ -21,14 +20,8 @@ const k8sAuditRoute = "/v1/adapters/kubernetes/audit"
 // or admission (429/503) turn it away. Ids derive from the events, so a
 // resent batch is stored once.
 func (s *Server) kubernetesAudit(w http.ResponseWriter, r *http.Request) {
-	ri := requestInfoFrom(r.Context())
-	if ri == nil || ri.identity == nil || !ri.identity.Create {
-		writeJSONError(w, http.StatusForbidden, codes.PermissionDenied, "events.create permission required")
-		return
-	}
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeJSONError(w, http.StatusRequestEntityTooLarge, codes.ResourceExhausted, "request body too large")
+	b, ok := creatorBody(w, r)
+	if !ok {
 		return
 	}
 	var list k8saudit.EventList
