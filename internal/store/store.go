@@ -154,6 +154,12 @@ type Store interface {
 	// LoginNames returns the known login names of these principals; unknown
 	// ones are absent from the map.
 	LoginNames(ctx context.Context, principals []string) (map[string]string, error)
+	// SinkCursor returns the cursor last kept for the named export sink
+	// (opaque bytes of internal/export), or ErrNotFound.
+	SinkCursor(ctx context.Context, name string) ([]byte, error)
+	// PutSinkCursor replaces the named sink's cursor, durably, before it
+	// returns.
+	PutSinkCursor(ctx context.Context, name string, cursor []byte) error
 	// Ping reports whether the backend is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the store; in-flight Appends finish first.

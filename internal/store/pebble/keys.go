@@ -31,6 +31,7 @@ const (
 	prefixToken     byte = 't' // 't' id → token record (JSON)
 	prefixTokenHash byte = 'k' // 'k' sha256(secret) → token id
 	prefixLogin     byte = 'l' // 'l' principal → login name
+	prefixCursor    byte = 'u' // 'u' sink name → sink cursor (internal/export)
 
 	orderLen = 16
 )

@@ -97,8 +97,8 @@ type Store struct {
 	partitions sync.Map // month start (Unix ns) → struct{}: partitions known to exist
 
 	leaseMu   sync.Mutex
-	lease     *pgx.Conn // dedicated connection for the signing advisory lock
-	leaseHeld bool      // the lock is held on lease
+	lease     *pgx.Conn      // dedicated connection for the lease advisory locks
+	leaseHeld map[int64]bool // the locks held on lease
 }
 
 var _ store.Store = (*Store)(nil)
@@ -253,7 +253,7 @@ func (s *Store) Close() error {
 	s.leaseMu.Lock()
 	if s.lease != nil {
 		s.lease.Close(context.Background())
-		s.lease, s.leaseHeld = nil, false
+		s.lease, s.leaseHeld = nil, nil
 	}
 	s.leaseMu.Unlock()
 	s.pool.Close()

@@ -138,3 +138,20 @@ func (s *Store) LoginNames(ctx context.Context, principals []string) (map[string
 	}
 	return out, wrap("login names", rows.Err())
 }
+
+// SinkCursor returns the cursor kept for the named sink, or store.ErrNotFound.
+func (s *Store) SinkCursor(ctx context.Context, name string) ([]byte, error) {
+	var c []byte
+	err := s.pool.QueryRow(ctx, "SELECT cursor FROM sink_cursors WHERE name = $1", name).Scan(&c)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	return c, wrap("sink cursor", err)
+}
+
+// PutSinkCursor replaces the named sink's cursor, durably.
+func (s *Store) PutSinkCursor(ctx context.Context, name string, cursor []byte) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO sink_cursors (name, cursor) VALUES ($1, $2)
+		ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor, update_time = now()`, name, cursor)
+	return wrap("sink cursor", err)
+}

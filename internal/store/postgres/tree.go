@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 
 	"github.com/jackc/pgx/v5"
 	sumtlog "golang.org/x/mod/sumdb/tlog"
@@ -112,27 +113,43 @@ func (s *Store) Checkpoints(ctx context.Context, from uint64, n int) ([]store.Si
 // connection: it is held until that connection or the process goes away,
 // and then another replica takes it on its next try (every second).
 func (s *Store) HoldSigningLease(ctx context.Context) (bool, error) {
+	return s.holdLock(ctx, lockSigning, "signs checkpoints")
+}
+
+// HoldLease reports whether this process runs the named job (an export sink)
+// among the replicas sharing the database, with the same advisory-lock
+// lease as checkpoint signing: exactly one replica holds it at a time, and
+// another takes it over when that replica's connection goes away.
+func (s *Store) HoldLease(ctx context.Context, name string) (bool, error) {
+	h := fnv.New64a()
+	h.Write([]byte("audittrail lease\x00" + name))
+	return s.holdLock(ctx, int64(h.Sum64()), "runs "+name)
+}
+
+func (s *Store) holdLock(ctx context.Context, key int64, what string) (bool, error) {
 	s.leaseMu.Lock()
 	defer s.leaseMu.Unlock()
 	if s.lease != nil && s.lease.Ping(ctx) != nil {
 		s.lease.Close(context.WithoutCancel(ctx))
-		s.lease, s.leaseHeld = nil, false
+		s.lease, s.leaseHeld = nil, nil
 	}
 	if s.lease == nil {
 		conn, err := pgx.Connect(ctx, s.url)
 		if err != nil {
-			return false, wrap("signing lease", err)
+			return false, wrap("lease", err)
 		}
-		s.lease = conn
+		s.lease, s.leaseHeld = conn, map[int64]bool{}
 	}
-	if s.leaseHeld {
+	if s.leaseHeld[key] {
 		return true, nil
 	}
-	if err := s.lease.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", lockSigning).Scan(&s.leaseHeld); err != nil {
-		return false, wrap("signing lease", err)
+	var held bool
+	if err := s.lease.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&held); err != nil {
+		return false, wrap("lease", err)
 	}
-	if s.leaseHeld {
-		s.opts.Logger.Info("postgres store: this replica now signs checkpoints")
+	if held {
+		s.leaseHeld[key] = true
+		s.opts.Logger.Info("postgres store: this replica now " + what)
 	}
-	return s.leaseHeld, nil
+	return held, nil
 }

@@ -49,6 +49,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("SearchWorkspaceSet", func(t *testing.T) { testWorkspaceSet(t, h) })
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, h) })
 	t.Run("LoginNames", func(t *testing.T) { testLoginNames(t, h) })
+	t.Run("SinkCursors", func(t *testing.T) { testSinkCursors(t, h) })
 	t.Run("AwkwardText", func(t *testing.T) { testAwkwardText(t, h) })
 }
 

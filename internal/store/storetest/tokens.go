@@ -142,3 +142,30 @@ func testAwkwardText(t *testing.T, h Harness) {
 		t.Fatalf("Get: %+v %v", r.Event, err)
 	}
 }
+
+func testSinkCursors(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.New(t)
+	if _, err := s.SinkCursor(ctx, "archive"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("SinkCursor of a new sink: %v, want ErrNotFound", err)
+	}
+	steps := []struct{ name, cursor string }{
+		{"archive", `{"next":0}`},
+		{"parquet", `{"next":7}`},
+		{"archive", `{"next":10000}`},
+		{"archive/ü", "\x00binary\xff"},
+	}
+	want := map[string]string{}
+	for _, st := range steps {
+		if err := s.PutSinkCursor(ctx, st.name, []byte(st.cursor)); err != nil {
+			t.Fatalf("PutSinkCursor(%q): %v", st.name, err)
+		}
+		want[st.name] = st.cursor
+		for name, c := range want {
+			got, err := s.SinkCursor(ctx, name)
+			if err != nil || string(got) != c {
+				t.Fatalf("after putting %q: SinkCursor(%q) = %q, %v; want %q", st.name, name, got, err, c)
+			}
+		}
+	}
+}
