@@ -283,7 +283,9 @@ func TestRunnerFilterMovesCursorOverSkippedEvents(t *testing.T) {
 
 type sinkFunc func(context.Context, []byte, Batch) ([]byte, error)
 
-func (f sinkFunc) Deliver(ctx context.Context, st []byte, b Batch) ([]byte, error) { return f(ctx, st, b) }
+func (f sinkFunc) Deliver(ctx context.Context, st []byte, b Batch) ([]byte, error) {
+	return f(ctx, st, b)
+}
 
 func TestOptionsValidate(t *testing.T) {
 	for name, mod := range map[string]func(*Options){
