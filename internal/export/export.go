@@ -201,6 +201,26 @@ func (r *Runner) Status() Status {
 	return r.status
 }
 
+// Current is Status with the durable cursor read from the store when
+// another replica runs the sink, so every replica answers with the sink's
+// real position.
+func (r *Runner) Current(ctx context.Context) Status {
+	st := r.Status()
+	if st.Running {
+		return st
+	}
+	if b, err := r.log.SinkCursor(ctx, r.opts.Name); err == nil {
+		var c Cursor
+		if json.Unmarshal(b, &c) == nil {
+			st.Next, st.Delivered = c.Next, c.Delivered
+		}
+	}
+	if size, err := r.log.Size(ctx); err == nil {
+		st.Size = size
+	}
+	return st
+}
+
 func (r *Runner) setStatus(f func(*Status)) {
 	r.mu.Lock()
 	f(&r.status)

@@ -64,6 +64,7 @@ var writeRPCs = map[string]bool{
 	pb.TokenService_CreateToken_FullMethodName:       true,
 	pb.TokenService_ListTokens_FullMethodName:        true,
 	pb.TokenService_RevokeTokens_FullMethodName:      true,
+	pb.SinkService_ListSinks_FullMethodName:          true,
 }
 
 // openGRPC reports the gRPC services that need no token: health checks
@@ -89,15 +90,16 @@ func (s *Server) MetricsHandler() http.Handler {
 // the path (the others refuse unknown parameters in the query parser).
 func takesNoQuery(method, path string) bool {
 	switch method + " " + path {
-	case "POST /v1/events:batchCreate", "POST /v1/events:search", "POST /v1/tokens", "POST /v1/tokens:revoke", "GET /v1/tokens":
+	case "POST /v1/events:batchCreate", "POST /v1/events:search", "POST /v1/tokens", "POST /v1/tokens:revoke", "GET /v1/tokens", "GET /v1/sinks":
 		return true
 	}
 	id, ok := strings.CutPrefix(path, "/v1/events/")
 	return method == http.MethodGet && ok && !strings.Contains(id, "/")
 }
 
-// writeRoutes are the REST routes of writeRPCs.
-var writeRoutes = map[string]bool{"/v1/events": true, "/v1/events:batchCreate": true, "/v1/tokens": true, "/v1/tokens:revoke": true, k8sAuditRoute: true, otlpLogsRoute: true, keycloakRoute: true}
+// writeRoutes are the REST routes of writeRPCs (all refused on a public
+// listener; only their POSTs count as writes for admission).
+var writeRoutes = map[string]bool{"/v1/events": true, "/v1/events:batchCreate": true, "/v1/tokens": true, "/v1/tokens:revoke": true, "/v1/sinks": true, k8sAuditRoute: true, otlpLogsRoute: true, keycloakRoute: true}
 
 func errReadOnlyListener() error {
 	return withClientMessage("this address serves read RPCs only; create events and manage tokens on the internal address", errPermissionDenied)
@@ -130,6 +132,7 @@ func (s *Server) handler(readOnly bool) (http.Handler, error) {
 	pb.RegisterEventServiceServer(gs, s)
 	pb.RegisterLogServiceServer(gs, &logServer{s: s})
 	pb.RegisterTokenServiceServer(gs, &tokenServer{s: s})
+	pb.RegisterSinkServiceServer(gs, &sinkServer{s: s})
 	healthpb.RegisterHealthServer(gs, &healthServer{s: s})
 	reflection.Register(gs)
 
@@ -148,6 +151,9 @@ func (s *Server) handler(readOnly bool) (http.Handler, error) {
 		return nil, fmt.Errorf("server: register gateway: %w", err)
 	}
 	if err := pb.RegisterTokenServiceHandlerServer(context.Background(), gw, &tokenServer{s: s}); err != nil {
+		return nil, fmt.Errorf("server: register gateway: %w", err)
+	}
+	if err := pb.RegisterSinkServiceHandlerServer(context.Background(), gw, &sinkServer{s: s}); err != nil {
 		return nil, fmt.Errorf("server: register gateway: %w", err)
 	}
 

@@ -136,6 +136,8 @@ type Deps struct {
 	// Tracer records a span per RPC and per store call; nil records
 	// nothing.
 	Tracer trace.Tracer
+	// Sinks, when set, reports the export sinks to SinkService.
+	Sinks SinkSource
 }
 
 // Server implements pb.EventServiceServer and serves it over gRPC and REST.
@@ -156,6 +158,7 @@ type Server struct {
 	tracer  trace.Tracer
 	tokens  *tokenCache
 	errLog  *logLimiter
+	sinks   SinkSource
 }
 
 var _ pb.EventServiceServer = (*Server)(nil)
@@ -183,5 +186,6 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		now: deps.Now, metrics: m, gather: deps.Gatherer, adm: newAdmission(cfg), tracer: deps.Tracer,
 		tokens: &tokenCache{ttl: cfg.TokenCacheTTL, store: deps.Store, m: map[[32]byte]cachedToken{}},
 		errLog: &logLimiter{every: 10 * time.Second, last: map[string]*limitedLine{}},
+		sinks:  deps.Sinks,
 	}, nil
 }

@@ -2240,6 +2240,215 @@ func (x *RevokeTokensResponse) GetTokens() []*Token {
 	return nil
 }
 
+// ListSinksRequest is empty.
+type ListSinksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSinksRequest) Reset() {
+	*x = ListSinksRequest{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSinksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSinksRequest) ProtoMessage() {}
+
+func (x *ListSinksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSinksRequest.ProtoReflect.Descriptor instead.
+func (*ListSinksRequest) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{32}
+}
+
+// ListSinksResponse lists the sinks.
+type ListSinksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sinks         []*Sink                `protobuf:"bytes,1,rep,name=sinks,proto3" json:"sinks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSinksResponse) Reset() {
+	*x = ListSinksResponse{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSinksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSinksResponse) ProtoMessage() {}
+
+func (x *ListSinksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSinksResponse.ProtoReflect.Descriptor instead.
+func (*ListSinksResponse) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListSinksResponse) GetSinks() []*Sink {
+	if x != nil {
+		return x.Sinks
+	}
+	return nil
+}
+
+// Sink is one export sink's position.
+type Sink struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The name from the configuration.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// s3-archive or parquet.
+	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	// True when the answering replica runs the sink (holds its lease).
+	Running bool `protobuf:"varint,3,opt,name=running,proto3" json:"running,omitempty"`
+	// The first seq the sink has not delivered: its durable cursor.
+	NextSeq uint64 `protobuf:"varint,4,opt,name=next_seq,json=nextSeq,proto3" json:"next_seq,omitempty"`
+	// The log's size when the sink last looked.
+	LogSize uint64 `protobuf:"varint,5,opt,name=log_size,json=logSize,proto3" json:"log_size,omitempty"`
+	// Events in the log not yet delivered.
+	LagEvents uint64 `protobuf:"varint,6,opt,name=lag_events,json=lagEvents,proto3" json:"lag_events,omitempty"`
+	// Age of the oldest undelivered event, 0 when caught up.
+	LagSeconds float64 `protobuf:"fixed64,7,opt,name=lag_seconds,json=lagSeconds,proto3" json:"lag_seconds,omitempty"`
+	// Events delivered in total (after the sink's filter).
+	DeliveredEvents uint64 `protobuf:"varint,8,opt,name=delivered_events,json=deliveredEvents,proto3" json:"delivered_events,omitempty"`
+	// When this replica last delivered a batch; unset if never.
+	LastDeliveryTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=last_delivery_time,json=lastDeliveryTime,proto3" json:"last_delivery_time,omitempty"`
+	// The latest failure, empty after a success.
+	LastError     string `protobuf:"bytes,10,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Sink) Reset() {
+	*x = Sink{}
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Sink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Sink) ProtoMessage() {}
+
+func (x *Sink) ProtoReflect() protoreflect.Message {
+	mi := &file_api_audittrail_v1_audittrail_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Sink.ProtoReflect.Descriptor instead.
+func (*Sink) Descriptor() ([]byte, []int) {
+	return file_api_audittrail_v1_audittrail_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *Sink) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Sink) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Sink) GetRunning() bool {
+	if x != nil {
+		return x.Running
+	}
+	return false
+}
+
+func (x *Sink) GetNextSeq() uint64 {
+	if x != nil {
+		return x.NextSeq
+	}
+	return 0
+}
+
+func (x *Sink) GetLogSize() uint64 {
+	if x != nil {
+		return x.LogSize
+	}
+	return 0
+}
+
+func (x *Sink) GetLagEvents() uint64 {
+	if x != nil {
+		return x.LagEvents
+	}
+	return 0
+}
+
+func (x *Sink) GetLagSeconds() float64 {
+	if x != nil {
+		return x.LagSeconds
+	}
+	return 0
+}
+
+func (x *Sink) GetDeliveredEvents() uint64 {
+	if x != nil {
+		return x.DeliveredEvents
+	}
+	return 0
+}
+
+func (x *Sink) GetLastDeliveryTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastDeliveryTime
+	}
+	return nil
+}
+
+func (x *Sink) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
 var File_api_audittrail_v1_audittrail_proto protoreflect.FileDescriptor
 
 const file_api_audittrail_v1_audittrail_proto_rawDesc = "" +
@@ -2441,7 +2650,25 @@ const file_api_audittrail_v1_audittrail_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
 	"\tprincipal\x18\x02 \x01(\tR\tprincipal\"D\n" +
 	"\x14RevokeTokensResponse\x12,\n" +
-	"\x06tokens\x18\x01 \x03(\v2\x14.audittrail.v1.TokenR\x06tokens*@\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x14.audittrail.v1.TokenR\x06tokens\"\x12\n" +
+	"\x10ListSinksRequest\">\n" +
+	"\x11ListSinksResponse\x12)\n" +
+	"\x05sinks\x18\x01 \x03(\v2\x13.audittrail.v1.SinkR\x05sinks\"\xd2\x02\n" +
+	"\x04Sink\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x18\n" +
+	"\arunning\x18\x03 \x01(\bR\arunning\x12\x19\n" +
+	"\bnext_seq\x18\x04 \x01(\x04R\anextSeq\x12\x19\n" +
+	"\blog_size\x18\x05 \x01(\x04R\alogSize\x12\x1d\n" +
+	"\n" +
+	"lag_events\x18\x06 \x01(\x04R\tlagEvents\x12\x1f\n" +
+	"\vlag_seconds\x18\a \x01(\x01R\n" +
+	"lagSeconds\x12)\n" +
+	"\x10delivered_events\x18\b \x01(\x04R\x0fdeliveredEvents\x12H\n" +
+	"\x12last_delivery_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x10lastDeliveryTime\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\n" +
+	" \x01(\tR\tlastError*@\n" +
 	"\tEventType\x12\x14\n" +
 	"\x10TYPE_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bTYPE_API\x10\x01\x12\x0f\n" +
@@ -2465,7 +2692,9 @@ const file_api_audittrail_v1_audittrail_proto_rawDesc = "" +
 	"\vCreateToken\x12!.audittrail.v1.CreateTokenRequest\x1a\".audittrail.v1.CreateTokenResponse\x12Q\n" +
 	"\n" +
 	"ListTokens\x12 .audittrail.v1.ListTokensRequest\x1a!.audittrail.v1.ListTokensResponse\x12W\n" +
-	"\fRevokeTokens\x12\".audittrail.v1.RevokeTokensRequest\x1a#.audittrail.v1.RevokeTokensResponseB\xad\x03\x92A\xe8\x02\x12\xa7\x01\n" +
+	"\fRevokeTokens\x12\".audittrail.v1.RevokeTokensRequest\x1a#.audittrail.v1.RevokeTokensResponse2]\n" +
+	"\vSinkService\x12N\n" +
+	"\tListSinks\x12\x1f.audittrail.v1.ListSinksRequest\x1a .audittrail.v1.ListSinksResponseB\xad\x03\x92A\xe8\x02\x12\xa7\x01\n" +
 	"\x0eaudittrail API\x12\x82\x01Immutable audit events: create, search and prove them. Errors are {\"code\": N, \"message\": \"...\"} with the gRPC code mapped to HTTP.*\f\n" +
 	"\n" +
 	"Apache-2.02\x02v12\x10application/json:\x10application/jsonZ\x89\x01\n" +
@@ -2488,7 +2717,7 @@ func file_api_audittrail_v1_audittrail_proto_rawDescGZIP() []byte {
 }
 
 var file_api_audittrail_v1_audittrail_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_api_audittrail_v1_audittrail_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_api_audittrail_v1_audittrail_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_api_audittrail_v1_audittrail_proto_goTypes = []any{
 	(EventType)(0),                     // 0: audittrail.v1.EventType
 	(*Status)(nil),                     // 1: audittrail.v1.Status
@@ -2523,81 +2752,88 @@ var file_api_audittrail_v1_audittrail_proto_goTypes = []any{
 	(*ListTokensResponse)(nil),         // 30: audittrail.v1.ListTokensResponse
 	(*RevokeTokensRequest)(nil),        // 31: audittrail.v1.RevokeTokensRequest
 	(*RevokeTokensResponse)(nil),       // 32: audittrail.v1.RevokeTokensResponse
-	nil,                                // 33: audittrail.v1.Event.MetadataEntry
-	nil,                                // 34: audittrail.v1.Event.RequestParametersEntry
-	nil,                                // 35: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
-	nil,                                // 36: audittrail.v1.Filter.MetadataExactEntry
-	nil,                                // 37: audittrail.v1.Filter.MetadataRegexEntry
-	(*timestamppb.Timestamp)(nil),      // 38: google.protobuf.Timestamp
+	(*ListSinksRequest)(nil),           // 33: audittrail.v1.ListSinksRequest
+	(*ListSinksResponse)(nil),          // 34: audittrail.v1.ListSinksResponse
+	(*Sink)(nil),                       // 35: audittrail.v1.Sink
+	nil,                                // 36: audittrail.v1.Event.MetadataEntry
+	nil,                                // 37: audittrail.v1.Event.RequestParametersEntry
+	nil,                                // 38: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
+	nil,                                // 39: audittrail.v1.Filter.MetadataExactEntry
+	nil,                                // 40: audittrail.v1.Filter.MetadataRegexEntry
+	(*timestamppb.Timestamp)(nil),      // 41: google.protobuf.Timestamp
 }
 var file_api_audittrail_v1_audittrail_proto_depIdxs = []int32{
-	38, // 0: audittrail.v1.Event.event_time:type_name -> google.protobuf.Timestamp
-	38, // 1: audittrail.v1.Event.receive_time:type_name -> google.protobuf.Timestamp
+	41, // 0: audittrail.v1.Event.event_time:type_name -> google.protobuf.Timestamp
+	41, // 1: audittrail.v1.Event.receive_time:type_name -> google.protobuf.Timestamp
 	1,  // 2: audittrail.v1.Event.status:type_name -> audittrail.v1.Status
-	33, // 3: audittrail.v1.Event.metadata:type_name -> audittrail.v1.Event.MetadataEntry
-	34, // 4: audittrail.v1.Event.request_parameters:type_name -> audittrail.v1.Event.RequestParametersEntry
+	36, // 3: audittrail.v1.Event.metadata:type_name -> audittrail.v1.Event.MetadataEntry
+	37, // 4: audittrail.v1.Event.request_parameters:type_name -> audittrail.v1.Event.RequestParametersEntry
 	0,  // 5: audittrail.v1.Event.type:type_name -> audittrail.v1.EventType
 	2,  // 6: audittrail.v1.CreateEventRequest.event:type_name -> audittrail.v1.Event
 	2,  // 7: audittrail.v1.CreateEventResponse.event:type_name -> audittrail.v1.Event
 	3,  // 8: audittrail.v1.BatchCreateEventsRequest.requests:type_name -> audittrail.v1.CreateEventRequest
 	2,  // 9: audittrail.v1.BatchCreateEventsResponse.events:type_name -> audittrail.v1.Event
-	35, // 10: audittrail.v1.BatchCreateEventsResponse.failed_requests:type_name -> audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
-	38, // 11: audittrail.v1.Filter.start_event_time:type_name -> google.protobuf.Timestamp
-	38, // 12: audittrail.v1.Filter.end_event_time:type_name -> google.protobuf.Timestamp
-	36, // 13: audittrail.v1.Filter.metadata_exact:type_name -> audittrail.v1.Filter.MetadataExactEntry
-	37, // 14: audittrail.v1.Filter.metadata_regex:type_name -> audittrail.v1.Filter.MetadataRegexEntry
+	38, // 10: audittrail.v1.BatchCreateEventsResponse.failed_requests:type_name -> audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry
+	41, // 11: audittrail.v1.Filter.start_event_time:type_name -> google.protobuf.Timestamp
+	41, // 12: audittrail.v1.Filter.end_event_time:type_name -> google.protobuf.Timestamp
+	39, // 13: audittrail.v1.Filter.metadata_exact:type_name -> audittrail.v1.Filter.MetadataExactEntry
+	40, // 14: audittrail.v1.Filter.metadata_regex:type_name -> audittrail.v1.Filter.MetadataRegexEntry
 	0,  // 15: audittrail.v1.Filter.include_types:type_name -> audittrail.v1.EventType
 	0,  // 16: audittrail.v1.Filter.exclude_types:type_name -> audittrail.v1.EventType
 	7,  // 17: audittrail.v1.SearchEventsRequest.filter:type_name -> audittrail.v1.Filter
 	7,  // 18: audittrail.v1.TailEventsRequest.filter:type_name -> audittrail.v1.Filter
 	2,  // 19: audittrail.v1.TailEventsResponse.event:type_name -> audittrail.v1.Event
 	2,  // 20: audittrail.v1.SearchEventsResponse.events:type_name -> audittrail.v1.Event
-	38, // 21: audittrail.v1.SearchEventsResponse.searched_until_time:type_name -> google.protobuf.Timestamp
+	41, // 21: audittrail.v1.SearchEventsResponse.searched_until_time:type_name -> google.protobuf.Timestamp
 	14, // 22: audittrail.v1.ListLogEntriesResponse.entries:type_name -> audittrail.v1.LogEntry
 	19, // 23: audittrail.v1.ListCheckpointsResponse.checkpoints:type_name -> audittrail.v1.Checkpoint
 	2,  // 24: audittrail.v1.EventProof.event:type_name -> audittrail.v1.Event
 	21, // 25: audittrail.v1.EventProof.inclusion:type_name -> audittrail.v1.InclusionProof
 	19, // 26: audittrail.v1.EventProof.checkpoint:type_name -> audittrail.v1.Checkpoint
-	38, // 27: audittrail.v1.Token.create_time:type_name -> google.protobuf.Timestamp
-	38, // 28: audittrail.v1.Token.expire_time:type_name -> google.protobuf.Timestamp
-	38, // 29: audittrail.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
+	41, // 27: audittrail.v1.Token.create_time:type_name -> google.protobuf.Timestamp
+	41, // 28: audittrail.v1.Token.expire_time:type_name -> google.protobuf.Timestamp
+	41, // 29: audittrail.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
 	26, // 30: audittrail.v1.CreateTokenResponse.token:type_name -> audittrail.v1.Token
 	26, // 31: audittrail.v1.ListTokensResponse.tokens:type_name -> audittrail.v1.Token
 	26, // 32: audittrail.v1.RevokeTokensResponse.tokens:type_name -> audittrail.v1.Token
-	1,  // 33: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry.value:type_name -> audittrail.v1.Status
-	3,  // 34: audittrail.v1.EventService.CreateEvent:input_type -> audittrail.v1.CreateEventRequest
-	5,  // 35: audittrail.v1.EventService.BatchCreateEvents:input_type -> audittrail.v1.BatchCreateEventsRequest
-	8,  // 36: audittrail.v1.EventService.SearchEvents:input_type -> audittrail.v1.SearchEventsRequest
-	12, // 37: audittrail.v1.EventService.GetEvent:input_type -> audittrail.v1.GetEventRequest
-	9,  // 38: audittrail.v1.EventService.TailEvents:input_type -> audittrail.v1.TailEventsRequest
-	18, // 39: audittrail.v1.LogService.GetCheckpoint:input_type -> audittrail.v1.GetCheckpointRequest
-	20, // 40: audittrail.v1.LogService.GetInclusionProof:input_type -> audittrail.v1.GetInclusionProofRequest
-	22, // 41: audittrail.v1.LogService.GetConsistencyProof:input_type -> audittrail.v1.GetConsistencyProofRequest
-	24, // 42: audittrail.v1.LogService.GetEventProof:input_type -> audittrail.v1.GetEventProofRequest
-	13, // 43: audittrail.v1.LogService.ListLogEntries:input_type -> audittrail.v1.ListLogEntriesRequest
-	16, // 44: audittrail.v1.LogService.ListCheckpoints:input_type -> audittrail.v1.ListCheckpointsRequest
-	27, // 45: audittrail.v1.TokenService.CreateToken:input_type -> audittrail.v1.CreateTokenRequest
-	29, // 46: audittrail.v1.TokenService.ListTokens:input_type -> audittrail.v1.ListTokensRequest
-	31, // 47: audittrail.v1.TokenService.RevokeTokens:input_type -> audittrail.v1.RevokeTokensRequest
-	4,  // 48: audittrail.v1.EventService.CreateEvent:output_type -> audittrail.v1.CreateEventResponse
-	6,  // 49: audittrail.v1.EventService.BatchCreateEvents:output_type -> audittrail.v1.BatchCreateEventsResponse
-	11, // 50: audittrail.v1.EventService.SearchEvents:output_type -> audittrail.v1.SearchEventsResponse
-	2,  // 51: audittrail.v1.EventService.GetEvent:output_type -> audittrail.v1.Event
-	10, // 52: audittrail.v1.EventService.TailEvents:output_type -> audittrail.v1.TailEventsResponse
-	19, // 53: audittrail.v1.LogService.GetCheckpoint:output_type -> audittrail.v1.Checkpoint
-	21, // 54: audittrail.v1.LogService.GetInclusionProof:output_type -> audittrail.v1.InclusionProof
-	23, // 55: audittrail.v1.LogService.GetConsistencyProof:output_type -> audittrail.v1.ConsistencyProof
-	25, // 56: audittrail.v1.LogService.GetEventProof:output_type -> audittrail.v1.EventProof
-	15, // 57: audittrail.v1.LogService.ListLogEntries:output_type -> audittrail.v1.ListLogEntriesResponse
-	17, // 58: audittrail.v1.LogService.ListCheckpoints:output_type -> audittrail.v1.ListCheckpointsResponse
-	28, // 59: audittrail.v1.TokenService.CreateToken:output_type -> audittrail.v1.CreateTokenResponse
-	30, // 60: audittrail.v1.TokenService.ListTokens:output_type -> audittrail.v1.ListTokensResponse
-	32, // 61: audittrail.v1.TokenService.RevokeTokens:output_type -> audittrail.v1.RevokeTokensResponse
-	48, // [48:62] is the sub-list for method output_type
-	34, // [34:48] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	35, // 33: audittrail.v1.ListSinksResponse.sinks:type_name -> audittrail.v1.Sink
+	41, // 34: audittrail.v1.Sink.last_delivery_time:type_name -> google.protobuf.Timestamp
+	1,  // 35: audittrail.v1.BatchCreateEventsResponse.FailedRequestsEntry.value:type_name -> audittrail.v1.Status
+	3,  // 36: audittrail.v1.EventService.CreateEvent:input_type -> audittrail.v1.CreateEventRequest
+	5,  // 37: audittrail.v1.EventService.BatchCreateEvents:input_type -> audittrail.v1.BatchCreateEventsRequest
+	8,  // 38: audittrail.v1.EventService.SearchEvents:input_type -> audittrail.v1.SearchEventsRequest
+	12, // 39: audittrail.v1.EventService.GetEvent:input_type -> audittrail.v1.GetEventRequest
+	9,  // 40: audittrail.v1.EventService.TailEvents:input_type -> audittrail.v1.TailEventsRequest
+	18, // 41: audittrail.v1.LogService.GetCheckpoint:input_type -> audittrail.v1.GetCheckpointRequest
+	20, // 42: audittrail.v1.LogService.GetInclusionProof:input_type -> audittrail.v1.GetInclusionProofRequest
+	22, // 43: audittrail.v1.LogService.GetConsistencyProof:input_type -> audittrail.v1.GetConsistencyProofRequest
+	24, // 44: audittrail.v1.LogService.GetEventProof:input_type -> audittrail.v1.GetEventProofRequest
+	13, // 45: audittrail.v1.LogService.ListLogEntries:input_type -> audittrail.v1.ListLogEntriesRequest
+	16, // 46: audittrail.v1.LogService.ListCheckpoints:input_type -> audittrail.v1.ListCheckpointsRequest
+	27, // 47: audittrail.v1.TokenService.CreateToken:input_type -> audittrail.v1.CreateTokenRequest
+	29, // 48: audittrail.v1.TokenService.ListTokens:input_type -> audittrail.v1.ListTokensRequest
+	31, // 49: audittrail.v1.TokenService.RevokeTokens:input_type -> audittrail.v1.RevokeTokensRequest
+	33, // 50: audittrail.v1.SinkService.ListSinks:input_type -> audittrail.v1.ListSinksRequest
+	4,  // 51: audittrail.v1.EventService.CreateEvent:output_type -> audittrail.v1.CreateEventResponse
+	6,  // 52: audittrail.v1.EventService.BatchCreateEvents:output_type -> audittrail.v1.BatchCreateEventsResponse
+	11, // 53: audittrail.v1.EventService.SearchEvents:output_type -> audittrail.v1.SearchEventsResponse
+	2,  // 54: audittrail.v1.EventService.GetEvent:output_type -> audittrail.v1.Event
+	10, // 55: audittrail.v1.EventService.TailEvents:output_type -> audittrail.v1.TailEventsResponse
+	19, // 56: audittrail.v1.LogService.GetCheckpoint:output_type -> audittrail.v1.Checkpoint
+	21, // 57: audittrail.v1.LogService.GetInclusionProof:output_type -> audittrail.v1.InclusionProof
+	23, // 58: audittrail.v1.LogService.GetConsistencyProof:output_type -> audittrail.v1.ConsistencyProof
+	25, // 59: audittrail.v1.LogService.GetEventProof:output_type -> audittrail.v1.EventProof
+	15, // 60: audittrail.v1.LogService.ListLogEntries:output_type -> audittrail.v1.ListLogEntriesResponse
+	17, // 61: audittrail.v1.LogService.ListCheckpoints:output_type -> audittrail.v1.ListCheckpointsResponse
+	28, // 62: audittrail.v1.TokenService.CreateToken:output_type -> audittrail.v1.CreateTokenResponse
+	30, // 63: audittrail.v1.TokenService.ListTokens:output_type -> audittrail.v1.ListTokensResponse
+	32, // 64: audittrail.v1.TokenService.RevokeTokens:output_type -> audittrail.v1.RevokeTokensResponse
+	34, // 65: audittrail.v1.SinkService.ListSinks:output_type -> audittrail.v1.ListSinksResponse
+	51, // [51:66] is the sub-list for method output_type
+	36, // [36:51] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_api_audittrail_v1_audittrail_proto_init() }
@@ -2615,9 +2851,9 @@ func file_api_audittrail_v1_audittrail_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_audittrail_v1_audittrail_proto_rawDesc), len(file_api_audittrail_v1_audittrail_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   37,
+			NumMessages:   40,
 			NumExtensions: 0,
-			NumServices:   3,
+			NumServices:   4,
 		},
 		GoTypes:           file_api_audittrail_v1_audittrail_proto_goTypes,
 		DependencyIndexes: file_api_audittrail_v1_audittrail_proto_depIdxs,

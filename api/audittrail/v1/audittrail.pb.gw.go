@@ -458,6 +458,27 @@ func local_request_TokenService_RevokeTokens_0(ctx context.Context, marshaler ru
 	return msg, metadata, err
 }
 
+func request_SinkService_ListSinks_0(ctx context.Context, marshaler runtime.Marshaler, client SinkServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListSinksRequest
+		metadata runtime.ServerMetadata
+	)
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ListSinks(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_SinkService_ListSinks_0(ctx context.Context, marshaler runtime.Marshaler, server SinkServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListSinksRequest
+		metadata runtime.ServerMetadata
+	)
+	msg, err := server.ListSinks(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterEventServiceHandlerServer registers the http handlers for service EventService to "mux".
 // UnaryRPC     :call EventServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -743,6 +764,36 @@ func RegisterTokenServiceHandlerServer(ctx context.Context, mux *runtime.ServeMu
 			return
 		}
 		forward_TokenService_RevokeTokens_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	return nil
+}
+
+// RegisterSinkServiceHandlerServer registers the http handlers for service SinkService to "mux".
+// UnaryRPC     :call SinkServiceServer directly.
+// StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
+// Note that using this registration option will cause many gRPC library features to stop working. Consider using RegisterSinkServiceHandlerFromEndpoint instead.
+// GRPC interceptors will not work for this type of registration. To use interceptors, you must use the "runtime.WithMiddlewares" option in the "runtime.NewServeMux" call.
+func RegisterSinkServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server SinkServiceServer) error {
+	mux.Handle(http.MethodGet, pattern_SinkService_ListSinks_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/audittrail.v1.SinkService/ListSinks", runtime.WithHTTPPathPattern("/v1/sinks"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_SinkService_ListSinks_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SinkService_ListSinks_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -1128,4 +1179,68 @@ var (
 	forward_TokenService_CreateToken_0  = runtime.ForwardResponseMessage
 	forward_TokenService_ListTokens_0   = runtime.ForwardResponseMessage
 	forward_TokenService_RevokeTokens_0 = runtime.ForwardResponseMessage
+)
+
+// RegisterSinkServiceHandlerFromEndpoint is same as RegisterSinkServiceHandler but
+// automatically dials to "endpoint" and closes the connection when "ctx" gets done.
+func RegisterSinkServiceHandlerFromEndpoint(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) (err error) {
+	conn, err := grpc.NewClient(endpoint, opts...)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			if cerr := conn.Close(); cerr != nil {
+				grpclog.Errorf("Failed to close conn to %s: %v", endpoint, cerr)
+			}
+			return
+		}
+		go func() {
+			<-ctx.Done()
+			if cerr := conn.Close(); cerr != nil {
+				grpclog.Errorf("Failed to close conn to %s: %v", endpoint, cerr)
+			}
+		}()
+	}()
+	return RegisterSinkServiceHandler(ctx, mux, conn)
+}
+
+// RegisterSinkServiceHandler registers the http handlers for service SinkService to "mux".
+// The handlers forward requests to the grpc endpoint over "conn".
+func RegisterSinkServiceHandler(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
+	return RegisterSinkServiceHandlerClient(ctx, mux, NewSinkServiceClient(conn))
+}
+
+// RegisterSinkServiceHandlerClient registers the http handlers for service SinkService
+// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "SinkServiceClient".
+// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "SinkServiceClient"
+// doesn't go through the normal gRPC flow (creating a gRPC client etc.) then it will be up to the passed in
+// "SinkServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
+func RegisterSinkServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client SinkServiceClient) error {
+	mux.Handle(http.MethodGet, pattern_SinkService_ListSinks_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/audittrail.v1.SinkService/ListSinks", runtime.WithHTTPPathPattern("/v1/sinks"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_SinkService_ListSinks_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SinkService_ListSinks_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	return nil
+}
+
+var (
+	pattern_SinkService_ListSinks_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "sinks"}, ""))
+)
+
+var (
+	forward_SinkService_ListSinks_0 = runtime.ForwardResponseMessage
 )

@@ -824,3 +824,115 @@ var TokenService_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "api/audittrail/v1/audittrail.proto",
 }
+
+const (
+	SinkService_ListSinks_FullMethodName = "/audittrail.v1.SinkService/ListSinks"
+)
+
+// SinkServiceClient is the client API for SinkService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// SinkService reports the export sinks of the server (docs/EXPORT.md): where
+// each one is in the log and how far behind. Only the bootstrap admin
+// (services/audittrail-admin) may call it.
+type SinkServiceClient interface {
+	// ListSinks lists the configured sinks in configuration order.
+	ListSinks(ctx context.Context, in *ListSinksRequest, opts ...grpc.CallOption) (*ListSinksResponse, error)
+}
+
+type sinkServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewSinkServiceClient(cc grpc.ClientConnInterface) SinkServiceClient {
+	return &sinkServiceClient{cc}
+}
+
+func (c *sinkServiceClient) ListSinks(ctx context.Context, in *ListSinksRequest, opts ...grpc.CallOption) (*ListSinksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSinksResponse)
+	err := c.cc.Invoke(ctx, SinkService_ListSinks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SinkServiceServer is the server API for SinkService service.
+// All implementations must embed UnimplementedSinkServiceServer
+// for forward compatibility.
+//
+// SinkService reports the export sinks of the server (docs/EXPORT.md): where
+// each one is in the log and how far behind. Only the bootstrap admin
+// (services/audittrail-admin) may call it.
+type SinkServiceServer interface {
+	// ListSinks lists the configured sinks in configuration order.
+	ListSinks(context.Context, *ListSinksRequest) (*ListSinksResponse, error)
+	mustEmbedUnimplementedSinkServiceServer()
+}
+
+// UnimplementedSinkServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedSinkServiceServer struct{}
+
+func (UnimplementedSinkServiceServer) ListSinks(context.Context, *ListSinksRequest) (*ListSinksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSinks not implemented")
+}
+func (UnimplementedSinkServiceServer) mustEmbedUnimplementedSinkServiceServer() {}
+func (UnimplementedSinkServiceServer) testEmbeddedByValue()                     {}
+
+// UnsafeSinkServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to SinkServiceServer will
+// result in compilation errors.
+type UnsafeSinkServiceServer interface {
+	mustEmbedUnimplementedSinkServiceServer()
+}
+
+func RegisterSinkServiceServer(s grpc.ServiceRegistrar, srv SinkServiceServer) {
+	// If the following call panics, it indicates UnimplementedSinkServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&SinkService_ServiceDesc, srv)
+}
+
+func _SinkService_ListSinks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSinksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SinkServiceServer).ListSinks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SinkService_ListSinks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SinkServiceServer).ListSinks(ctx, req.(*ListSinksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// SinkService_ServiceDesc is the grpc.ServiceDesc for SinkService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var SinkService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "audittrail.v1.SinkService",
+	HandlerType: (*SinkServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "ListSinks",
+			Handler:    _SinkService_ListSinks_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "api/audittrail/v1/audittrail.proto",
+}
