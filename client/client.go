@@ -140,6 +140,13 @@ func (c *Client) RevokeTokens(ctx context.Context, req *pb.RevokeTokensRequest) 
 	return out, c.do(ctx, http.MethodPost, "/v1/tokens:revoke", req, out)
 }
 
+// ListSinks lists the server's export sinks with their cursors and lag
+// (admin only).
+func (c *Client) ListSinks(ctx context.Context) (*pb.ListSinksResponse, error) {
+	out := &pb.ListSinksResponse{}
+	return out, c.do(ctx, http.MethodGet, "/v1/sinks", nil, out)
+}
+
 func (c *Client) do(ctx context.Context, method, path string, in, out proto.Message) error {
 	var body io.Reader
 	if in != nil {

@@ -9,40 +9,46 @@ import (
 )
 
 // applyConfigFile sets every flag named by a key of the YAML file, unless the
-// flag was given on the command line (flags win over the file). Unknown keys
-// are errors that name their line.
-func applyConfigFile(fs *flag.FlagSet, path string) error {
+// flag was given on the command line (flags win over the file), and returns
+// the `sinks:` section (nil when absent) for parseSinks. Unknown keys are
+// errors that name their line.
+func applyConfigFile(fs *flag.FlagSet, path string) (*yaml.Node, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
+		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	if len(doc.Content) == 0 {
-		return nil
+		return nil, nil
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
-		return fmt.Errorf("config %s line %d: must be a mapping of flag names to values", path, root.Line)
+		return nil, fmt.Errorf("config %s line %d: must be a mapping of flag names to values", path, root.Line)
 	}
+	var sinks *yaml.Node
 	explicit := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
+		if k.Value == "sinks" {
+			sinks = v
+			continue
+		}
 		if fs.Lookup(k.Value) == nil || k.Value == "config" {
-			return fmt.Errorf("config %s line %d: unknown key %q", path, k.Line, k.Value)
+			return nil, fmt.Errorf("config %s line %d: unknown key %q", path, k.Line, k.Value)
 		}
 		if v.Kind != yaml.ScalarNode {
-			return fmt.Errorf("config %s line %d: %s must be a single value", path, v.Line, k.Value)
+			return nil, fmt.Errorf("config %s line %d: %s must be a single value", path, v.Line, k.Value)
 		}
 		if explicit[k.Value] {
 			continue
 		}
 		if err := fs.Set(k.Value, v.Value); err != nil {
-			return fmt.Errorf("config %s line %d: %s: %w", path, v.Line, k.Value, err)
+			return nil, fmt.Errorf("config %s line %d: %s: %w", path, v.Line, k.Value, err)
 		}
 	}
-	return nil
+	return sinks, nil
 }

@@ -42,8 +42,10 @@ var commands = map[string]command{
 		[]string{"audittrail verify event events/0b9e2ad5-7a55-4c1e-8d4b-3f2a1c0e9d8b --key \"$KEY\""}},
 	"verify log": {"--key K --state FILE", "check that the log only grew since the last run (a monitor for cron)",
 		[]string{"audittrail verify log --key \"$KEY\" --state monitor.state"}},
-	"verify archive": {"DIR --key K", "verify an exported archive offline",
-		[]string{"audittrail verify archive archive/ --key \"$KEY\""}},
+	"verify archive": {"DIR | --s3 s3://BUCKET/PREFIX --key K", "verify an exported archive or a sink's bucket (or a copy of it) offline",
+		[]string{"audittrail verify archive archive/ --key \"$KEY\"", "audittrail verify archive --s3 s3://audit/prod --s3-endpoint http://127.0.0.1:7070 --key \"$KEY\""}},
+	"sink list":   {"", "list the server's export sinks (admin only)", []string{"audittrail sink list"}},
+	"sink status": {"", "show each export sink's cursor, lag and latest failure (admin only)", []string{"audittrail sink status"}},
 	"export archive": {"--out DIR", "write the whole log (events, checkpoints) for offline verification",
 		[]string{"audittrail export archive --out archive/"}},
 	"token create": {"--principal services/NAME [--expires 90d] [--login-name N]", "issue a service token (admin only; the secret is on the last line)",
@@ -64,6 +66,7 @@ var groups = map[string]string{
 	"verify": "check proofs and archives offline",
 	"export": "export the log",
 	"token":  "server-issued service tokens",
+	"sink":   "export sinks of the running server",
 }
 
 // newFlagSet returns the flag set of a command, whose -h prints the

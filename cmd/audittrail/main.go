@@ -61,7 +61,10 @@ Usage:
   audittrail verify event NAME --key K     check an event's inclusion proof
   audittrail verify log --key K --state F  check the log only grew since the last run (monitor)
   audittrail export archive --out DIR      write the whole log for offline verification
-  audittrail verify archive DIR --key K    verify an archive offline
+  audittrail verify archive DIR --key K    verify an archive (or a sink's bucket copy) offline
+  audittrail verify archive --s3 s3://B/P --key K
+                                           verify a sink's archive in a bucket
+  audittrail sink list | sink status       the server's export sinks, their cursors and lag
   audittrail migrate --store postgres://…  apply the PostgreSQL schema migrations
   audittrail health [--server URL]         exit 0 when the server is ready (/readyz), 1 with the cause
   audittrail token create --principal services/NAME [--expires 90d] [--login-name N]
@@ -177,6 +180,14 @@ func run(ctx context.Context, e *env, args []string) error {
 			return tc.List(ctx, args[2:])
 		case "revoke":
 			return tc.Revoke(ctx, args[2:])
+		}
+	case "sink":
+		sc := &sinkCommand{env: e}
+		switch sub(args) {
+		case "list":
+			return sc.List(ctx, args[2:])
+		case "status":
+			return sc.Status(ctx, args[2:])
 		}
 	case "export":
 		if sub(args) == "archive" {

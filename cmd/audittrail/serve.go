@@ -116,8 +116,13 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected arguments %q", fs.Args())
 	}
+	var sinkCfgs []sinkConfig
 	if c.config != "" {
-		if err := applyConfigFile(fs, c.config); err != nil {
+		sinksNode, err := applyConfigFile(fs, c.config)
+		if err != nil {
+			return err
+		}
+		if sinkCfgs, err = parseSinks(c.config, sinksNode); err != nil {
 			return err
 		}
 	}
@@ -222,6 +227,10 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if ml := c.limits.apply(&cfg, c.env.getenv); ml > 0 {
 		log.Info("soft memory limit", "bytes", ml)
 	}
+	sinks, err := newSinkSet(sinkCfgs, st, skey, c.env.getenv, log, reg)
+	if err != nil {
+		return err
+	}
 	var viewers []*viewer.Viewer // one per listener
 	srv, err := server.New(cfg, server.Deps{
 		Store:  st,
@@ -245,6 +254,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		Tracer:     tracer,
 		Registerer: reg,
 		Gatherer:   reg,
+		Sinks:      sinks,
 	})
 	if err != nil {
 		return err
@@ -267,6 +277,12 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	handler, err := srv.Handler()
 	if err != nil {
 		return err
+	}
+	// Sinks read the log after the fact: ingest never waits for them.
+	sinks.start(c.shutdownTimeout)
+	defer sinks.stopAndWait()
+	for _, sc := range sinkCfgs {
+		log.Info("export sink", "name", sc.Name, "type", sc.Type)
 	}
 	publicHandler, err := srv.PublicHandler()
 	if err != nil {
@@ -344,6 +360,8 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if err := checkpointer.Sign(context.Background()); err != nil {
 		log.Error("final checkpoint not signed", "err", err)
 	}
+	// Then the sinks deliver up to it and write their last digests.
+	sinks.stopAndWait()
 	if err := st.Close(); err != nil {
 		return err
 	}

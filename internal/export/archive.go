@@ -111,9 +111,11 @@ func (a *ArchiveSink) Bound(ctx context.Context) (uint64, error) {
 	return size, err
 }
 
-// EventsKey is the key of the events object holding seqs first..last.
-func EventsKey(base string, first, last uint64, firstReceive time.Time) string {
-	return joinKey(base, "events", firstReceive.UTC().Format("2006/01/02"), fmt.Sprintf("%020d-%020d%s", first, last, eventsExt))
+// EventsKey is the key, relative to <prefix>/<log-id>/, of the events
+// object holding seqs first..last. Digests list relative keys, so a copy
+// of the archive verifies wherever it is put.
+func EventsKey(first, last uint64, firstReceive time.Time) string {
+	return joinKey("events", firstReceive.UTC().Format("2006/01/02"), fmt.Sprintf("%020d-%020d%s", first, last, eventsExt))
 }
 
 // Deliver implements Sink: one events object per batch.
@@ -129,8 +131,8 @@ func (a *ArchiveSink) Deliver(ctx context.Context, state []byte, b Batch) ([]byt
 	if err != nil {
 		return nil, err
 	}
-	key := EventsKey(a.base, b.First, b.Last, b.Records[0].Event.ReceiveTime)
-	if err := putOnce(ctx, a.objs, key, body, "application/gzip"); err != nil {
+	key := EventsKey(b.First, b.Last, b.Records[0].Event.ReceiveTime)
+	if err := putOnce(ctx, a.objs, joinKey(a.base, key), body, "application/gzip"); err != nil {
 		return nil, err
 	}
 	st.Objects = append(st.Objects, DigestEntry{Key: key, First: b.First, Last: b.Last, SHA256: sha256Hex(body), Bytes: len(body)})
@@ -199,8 +201,8 @@ func (a *ArchiveSink) Tick(ctx context.Context, state []byte, final bool) ([]byt
 	if err != nil {
 		return nil, fmt.Errorf("export: archive digest: %w", err)
 	}
-	key := DigestKey(a.base, d.Number)
-	if err := putOnce(ctx, a.objs, key, signed, "text/plain; charset=utf-8"); err != nil {
+	key := DigestKey(d.Number)
+	if err := putOnce(ctx, a.objs, joinKey(a.base, key), signed, "text/plain; charset=utf-8"); err != nil {
 		return nil, err
 	}
 	next := archiveState{Digests: d.Number, PrevKey: key, PrevSHA256: sha256Hex(signed), PrevCheckpoint: st.PrevCheckpoint}
@@ -234,9 +236,9 @@ func (a *ArchiveSink) checkpointWithin(ctx context.Context, after, end uint64) (
 	return best, nil
 }
 
-// DigestKey is the key of digest n.
-func DigestKey(base string, n int) string {
-	return joinKey(base, "digests", fmt.Sprintf("%010d%s", n, digestExt))
+// DigestKey is the key of digest n, relative to <prefix>/<log-id>/.
+func DigestKey(n int) string {
+	return joinKey("digests", fmt.Sprintf("%010d%s", n, digestExt))
 }
 
 // Digest is the signed body of a digest object:
@@ -246,6 +248,9 @@ func DigestKey(base string, n int) string {
 //	number <n>
 //	previous <key> <sha256 hex of the previous digest object> | previous none
 //	object <key> <first seq> <last seq> <sha256 hex> <bytes>     (one per object, in seq order)
+//
+// Keys are relative to <prefix>/<log-id>/.
+//
 //	checkpoint <base64 of a signed checkpoint note>              (at most one)
 type Digest struct {
 	Origin              string

@@ -227,9 +227,11 @@ func (r *Runner) setStatus(f func(*Status)) {
 	r.mu.Unlock()
 }
 
-// Run delivers until ctx is done, then runs a final Tick (bounded by
-// finalTimeout) and returns nil. Failures are retried, never returned.
+// Run delivers until ctx is done, then delivers what is left and runs a
+// final Tick (both bounded by finalTimeout) and returns nil. Failures are
+// retried, never returned.
 func (r *Runner) Run(ctx context.Context, finalTimeout time.Duration) error {
+	defer r.setStatus(func(s *Status) { s.Running = false })
 	var c Cursor
 	loaded := false
 	nextTick := r.opts.Now().Add(r.opts.TickInterval)
@@ -274,40 +276,34 @@ func (r *Runner) Run(ctx context.Context, finalTimeout time.Duration) error {
 			}
 			nextTick = r.opts.Now().Add(r.opts.TickInterval)
 		}
-		b, err := r.nextBatch(ctx, &c)
-		if err != nil {
-			if ctx.Err() == nil {
-				fail("reading the log", err)
-			}
-			continue
-		}
-		if b == nil {
+		delivered, op, err := r.deliverNext(ctx, &c, true)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			fail(op, err)
+		case err == nil && delivered:
+			backoff = r.opts.MinBackoff
+		case err == nil:
 			sleep(ctx, r.opts.PollInterval)
-			continue
 		}
-		st, err := r.sink.Deliver(ctx, c.State, *b)
-		if err != nil {
-			if ctx.Err() == nil {
-				fail("delivery", err)
-			}
-			continue
-		}
-		next := Cursor{Next: b.Last + 1, State: st, Delivered: c.Delivered + uint64(len(b.Records))}
-		if err := r.saveCursor(ctx, next); err != nil {
-			// The batch is delivered but not recorded: c still holds it as
-			// pending, so the retry (or a restart) delivers it again.
-			fail("saving the cursor", err)
-			continue
-		}
-		c = next
-		backoff = r.opts.MinBackoff
-		r.m.delivered.WithLabelValues(r.opts.Name).Add(float64(len(b.Records)))
-		r.m.deliveries.WithLabelValues(r.opts.Name).Inc()
-		r.setStatus(func(s *Status) { s.LastDelivery, s.LastError = r.opts.Now(), "" })
 	}
-	if t, ok := r.sink.(Ticker); ok && loaded && r.Status().Running {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalTimeout)
-		defer cancel()
+	if !loaded || !r.Status().Running {
+		return nil
+	}
+	// Stopping: deliver what is there without waiting for batches to fill,
+	// then the final tick (the archive's last digest), within finalTimeout.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalTimeout)
+	defer cancel()
+	for {
+		delivered, op, err := r.deliverNext(fctx, &c, false)
+		if err != nil {
+			r.opts.Logger.Error("export: sink stopped with events undelivered; they are delivered at the next start", "sink", r.opts.Name, "op", op, "err", err)
+			break
+		}
+		if !delivered {
+			break
+		}
+	}
+	if t, ok := r.sink.(Ticker); ok {
 		if st, err := t.Tick(fctx, c.State, true); err != nil {
 			r.opts.Logger.Error("export: final tick of sink failed", "sink", r.opts.Name, "err", err)
 		} else {
@@ -318,6 +314,31 @@ func (r *Runner) Run(ctx context.Context, finalTimeout time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// deliverNext delivers the next batch, if there is one, and moves the
+// cursor past it; on failure it reports which step failed. wait lets a
+// partial batch fill for up to MaxAge.
+func (r *Runner) deliverNext(ctx context.Context, c *Cursor, wait bool) (delivered bool, op string, err error) {
+	b, err := r.nextBatch(ctx, c, wait)
+	if err != nil || b == nil {
+		return false, "reading the log", err
+	}
+	st, err := r.sink.Deliver(ctx, c.State, *b)
+	if err != nil {
+		return false, "delivery", err
+	}
+	next := Cursor{Next: b.Last + 1, State: st, Delivered: c.Delivered + uint64(len(b.Records))}
+	if err := r.saveCursor(ctx, next); err != nil {
+		// The batch is delivered but not recorded: c still holds it as
+		// pending, so the retry (or a restart) delivers it again.
+		return false, "saving the cursor", err
+	}
+	*c = next
+	r.m.delivered.WithLabelValues(r.opts.Name).Add(float64(len(b.Records)))
+	r.m.deliveries.WithLabelValues(r.opts.Name).Inc()
+	r.setStatus(func(s *Status) { s.LastDelivery, s.LastError = r.opts.Now(), "" })
+	return true, "", nil
 }
 
 func (r *Runner) loadCursor(ctx context.Context) (Cursor, error) {
@@ -351,7 +372,7 @@ func (r *Runner) saveCursor(ctx context.Context, c Cursor) error {
 
 // nextBatch returns the batch to deliver, nil when there is nothing yet.
 // A new batch's range is saved as pending before it is returned.
-func (r *Runner) nextBatch(ctx context.Context, c *Cursor) (*Batch, error) {
+func (r *Runner) nextBatch(ctx context.Context, c *Cursor, wait bool) (*Batch, error) {
 	size, err := r.log.Size(ctx)
 	if err != nil {
 		return nil, err
@@ -383,7 +404,7 @@ func (r *Runner) nextBatch(ctx context.Context, c *Cursor) (*Batch, error) {
 		return nil, err
 	}
 	r.observeLag(size, c.Next, recs)
-	for !r.full(recs) && r.opts.Now().Sub(started) < r.opts.MaxAge && ctx.Err() == nil {
+	for wait && !r.full(recs) && r.opts.Now().Sub(started) < r.opts.MaxAge && ctx.Err() == nil {
 		sleep(ctx, r.opts.PollInterval)
 		size, err = r.log.Size(ctx)
 		if err != nil {

@@ -78,6 +78,7 @@ func VerifyBucket(ctx context.Context, objs Objects, prefix string, v note.Verif
 	}
 	var chain []digestAt
 	prevKey, prevSum := "", ""
+	rel := func(full string) string { return strings.TrimPrefix(full, base+"/") }
 	for i, key := range digestKeys {
 		r.Digests++
 		b, err := objs.Get(ctx, key)
@@ -87,16 +88,16 @@ func VerifyBucket(ctx context.Context, objs Objects, prefix string, v note.Verif
 		d, err := ParseDigest(b, v)
 		if err != nil {
 			r.problem("digest %s: %v (edited or not signed by this log)", key, err)
-			prevKey, prevSum = key, sha256Hex(b)
+			prevKey, prevSum = rel(key), sha256Hex(b)
 			continue
 		}
-		if want := DigestKey(base, i+1); key != want || d.Number != i+1 {
-			r.problem("digest %s: is number %d, expected %s there (a digest was deleted, added or renamed)", key, d.Number, want)
+		if want := DigestKey(i + 1); rel(key) != want || d.Number != i+1 {
+			r.problem("digest %s: is number %d, expected %s there (a digest was deleted, added or renamed)", key, d.Number, joinKey(base, want))
 		}
 		if d.PrevKey != prevKey || d.PrevSHA256 != prevSum {
 			r.problem("digest %s: its previous link (%s) is not the digest before it (%s %s): the chain is broken", key, orNone(d.PrevKey+" "+d.PrevSHA256), orNone(prevKey), prevSum)
 		}
-		prevKey, prevSum = key, sha256Hex(b)
+		prevKey, prevSum = rel(key), sha256Hex(b)
 		at := digestAt{key: key, d: d}
 		if d.Checkpoint != nil {
 			cp, err := tlog.ParseCheckpoint(d.Checkpoint, v)
@@ -123,6 +124,7 @@ func VerifyBucket(ctx context.Context, objs Objects, prefix string, v note.Verif
 	for _, at := range chain {
 		for _, o := range at.d.Objects {
 			r.Objects++
+			o.Key = joinKey(base, o.Key) // digests list keys relative to base
 			listed[o.Key] = true
 			if o.First != next {
 				r.problem("object %s: digest %s lists seqs %d..%d, but the previous object ended before seq %d (objects missing, reordered or overlapping)", o.Key, at.key, o.First, o.Last, next)
