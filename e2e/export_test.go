@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,96 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/audittrail/audittrail/internal/export"
+	"github.com/audittrail/audittrail/internal/export/s3test"
 	"github.com/audittrail/audittrail/internal/testnote"
 )
-
-// versityGW is a real S3 server process (github.com/versity/versitygw, the
-// posix backend) on a fixed port, so that it can be stopped and started
-// again at the same address.
-type versityGW struct {
-	t         *testing.T
-	bin, root string
-	addr      string
-	cmd       *exec.Cmd
-}
-
-const gwAccess, gwSecret = "audittrail-test", "audittrail-test-secret"
-
-func findVersityGW(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p
-	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		p := filepath.Join(strings.TrimSpace(string(out)), "bin", "versitygw")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	const why = "S3 export suite (e2e): needs versitygw (go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(why)
-	}
-	testnote.Skip(t, why)
-	return ""
-}
-
-func newVersityGW(t *testing.T) *versityGW {
-	g := &versityGW{t: t, bin: findVersityGW(t), root: t.TempDir(), addr: freeAddr(t)}
-	for _, d := range []string{"data", "versions"} {
-		os.MkdirAll(filepath.Join(g.root, d), 0o755)
-	}
-	t.Cleanup(g.stop)
-	return g
-}
-
-func (g *versityGW) start() {
-	g.t.Helper()
-	g.cmd = exec.Command(g.bin, "--port", g.addr, "--access", gwAccess, "--secret", gwSecret, "--quiet",
-		"posix", "--versioning-dir", filepath.Join(g.root, "versions"), "--sidecar", filepath.Join(g.root, "meta"), filepath.Join(g.root, "data"))
-	os.MkdirAll(filepath.Join(g.root, "meta"), 0o755)
-	g.cmd.Stdout, g.cmd.Stderr = os.Stderr, os.Stderr
-	if err := g.cmd.Start(); err != nil {
-		g.t.Fatal(err)
-	}
-	for i := 0; ; i++ {
-		c, err := net.DialTimeout("tcp", g.addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if i > 100 {
-			g.t.Fatalf("versitygw did not listen on %s", g.addr)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (g *versityGW) stop() {
-	if g.cmd != nil && g.cmd.Process != nil {
-		g.cmd.Process.Signal(syscall.SIGKILL)
-		g.cmd.Wait()
-		g.cmd = nil
-	}
-}
-
-func (g *versityGW) url() string { return "http://" + g.addr }
-
-func (g *versityGW) bucket(name string) *export.S3 {
-	b, err := export.NewS3(export.S3Config{Bucket: name, Endpoint: g.url(), PathStyle: true, AccessKeyID: gwAccess, SecretAccessKey: gwSecret})
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	return b
-}
-
-func (g *versityGW) createBucket(name string, objectLock bool) {
-	g.t.Helper()
-	_, err := g.bucket(name).Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name), ObjectLockEnabledForBucket: aws.Bool(objectLock)})
-	if err != nil {
-		g.t.Fatalf("create bucket %s: %v", name, err)
-	}
-}
 
 // The archive and Parquet sinks run against a real S3 server through a
 // start with S3 down, a kill -9 of our server while it ingests and
@@ -116,15 +27,15 @@ func (g *versityGW) createBucket(name string, objectLock bool) {
 // archive object, the verifier passes on the bucket and on a downloaded
 // copy, Object Lock refuses deletion, and DuckDB reads the Parquet files.
 func TestS3SinksThroughFaults(t *testing.T) {
-	gw := newVersityGW(t)
-	gw.start()
-	gw.createBucket("audit", true)
-	gw.createBucket("lake", false)
-	gw.stop() // S3 is down when the server starts
+	gw := s3test.New(t)
+	gw.Start()
+	gw.CreateBucket("audit", true)
+	gw.CreateBucket("lake", false)
+	gw.Stop() // S3 is down when the server starts
 
 	data := t.TempDir()
 	cfg := filepath.Join(data, "audittrail.yaml")
-	os.WriteFile(filepath.Join(data, "s3.secret"), []byte(gwSecret+"\n"), 0o600)
+	os.WriteFile(filepath.Join(data, "s3.secret"), []byte(s3test.SecretKey+"\n"), 0o600)
 	writeFile(t, data, "audittrail.yaml", []byte(fmt.Sprintf(`sinks:
   - name: archive
     type: s3-archive
@@ -149,9 +60,9 @@ func TestS3SinksThroughFaults(t *testing.T) {
       path_style: true
       access_key_id_env: TEST_S3_ACCESS
       secret_access_key_env: TEST_S3_SECRET
-`, gw.url(), gwAccess, filepath.Join(data, "s3.secret"))))
-	t.Setenv("TEST_S3_ACCESS", gwAccess)
-	t.Setenv("TEST_S3_SECRET", gwSecret)
+`, gw.URL(), s3test.AccessKey, filepath.Join(data, "s3.secret"))))
+	t.Setenv("TEST_S3_ACCESS", s3test.AccessKey)
+	t.Setenv("TEST_S3_SECRET", s3test.SecretKey)
 
 	s := startServer(t, data, "--config", cfg)
 	key := logKey(t, s)
@@ -161,7 +72,7 @@ func TestS3SinksThroughFaults(t *testing.T) {
 	if !strings.Contains(out, "archive") || !strings.Contains(out, "s3-archive") || strings.Contains(out, "archive  s3-archive  here  0  0") {
 		t.Logf("sink status with S3 down:\n%s", out)
 	}
-	gw.start()
+	gw.Start()
 
 	// Ingest hard, then kill -9 mid-upload.
 	stop := make(chan struct{})
@@ -188,7 +99,7 @@ func TestS3SinksThroughFaults(t *testing.T) {
 	}
 
 	// The bucket, through the CLI.
-	vout, verr := runVerify(t, "verify", "archive", "--s3", "s3://audit/prod", "--s3-endpoint", gw.url(), "--s3-path-style", "--key", key)
+	vout, verr := runVerify(t, "verify", "archive", "--s3", "s3://audit/prod", "--s3-endpoint", gw.URL(), "--s3-path-style", "--key", key)
 	if verr != nil {
 		t.Fatalf("verify archive --s3: %v\n%s", verr, vout)
 	}
@@ -199,7 +110,7 @@ func TestS3SinksThroughFaults(t *testing.T) {
 		t.Fatalf("verify archive: want at least %d events, all under checkpoints:\n%s", size, vout)
 	}
 	t.Logf("verify archive --s3: %s", strings.TrimSpace(vout))
-	archive := gw.bucket("audit")
+	archive := s3Bucket(t, gw, "audit")
 	base := "prod/" + export.LogID(logOrigin(t, key))
 	countEachOnce(t, archive, base, total)
 
@@ -221,14 +132,14 @@ func TestS3SinksThroughFaults(t *testing.T) {
 
 	// Parquet: DuckDB reads it and agrees with the search API.
 	lakeDir := filepath.Join(t.TempDir(), "lake")
-	download(t, gw.bucket("lake"), "events/", lakeDir)
+	download(t, s3Bucket(t, gw, "lake"), "events/", lakeDir)
 	checkDuckDB(t, lakeDir, searched, n1)
 }
 
 func runVerify(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(binaryPath, args...)
-	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+gwAccess, "AWS_SECRET_ACCESS_KEY="+gwSecret)
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+s3test.AccessKey, "AWS_SECRET_ACCESS_KEY="+s3test.SecretKey)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -416,4 +327,13 @@ func checkDuckDB(t *testing.T, dir string, searched []string, acked int) {
 		t.Fatalf("%s rows in a dt= partition of another day", got.BadPartitions)
 	}
 	t.Logf("DuckDB: %d events, counts %+v, types %v", len(seen), got.ByPrincipalAction, got.Types)
+}
+
+func s3Bucket(t *testing.T, gw *s3test.Server, name string) *export.S3 {
+	t.Helper()
+	b, err := export.NewS3(export.S3Config{Bucket: name, Endpoint: gw.URL(), PathStyle: true, AccessKeyID: s3test.AccessKey, SecretAccessKey: s3test.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

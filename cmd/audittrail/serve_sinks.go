@@ -8,7 +8,6 @@ import (
 	"path"
 	"reflect"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -290,7 +289,7 @@ func (sc *sinkConfig) objects(getenv func(string) string) (export.Objects, error
 	}
 	if c.ObjectLock != nil {
 		cfg.LockMode = c.ObjectLock.Mode
-		d, err := parseRetain(c.ObjectLock.Retain)
+		d, err := parseDays(c.ObjectLock.Retain)
 		if err != nil {
 			return nil, bad("s3.object_lock.retain: %v", err)
 		}
@@ -301,20 +300,4 @@ func (sc *sinkConfig) objects(getenv func(string) string) (export.Objects, error
 		return nil, bad("%v", err)
 	}
 	return o, nil
-}
-
-// parseRetain accepts days (2555d) or a Go duration (24h).
-func parseRetain(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n <= 0 {
-			return 0, fmt.Errorf("want a positive number of days like 2555d, got %q", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("want days like 2555d or a duration like 24h, got %q", s)
-	}
-	return d, nil
 }

@@ -25,18 +25,24 @@ func parseTTL(s string) (time.Duration, error) {
 	if s == "" || s == "0" {
 		return 0, nil
 	}
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n <= 0 {
-			return 0, fmt.Errorf("--expires %q: want a positive number of days like 90d, or a duration like 12h", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("--expires %q: want a positive number of days like 90d, or a duration like 12h", s)
+	d, err := parseDays(s)
+	if err != nil {
+		return 0, fmt.Errorf("--expires: %w", err)
 	}
 	return d, nil
+}
+
+// parseDays accepts a positive number of days (`90d`) or a positive Go
+// duration (`12h`).
+func parseDays(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n > 0 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	} else if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("want a positive number of days like 90d, or a duration like 12h, got %q", s)
 }
 
 // Create prints the token's details and, alone on its last line, the

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/audittrail/audittrail/internal/event"
+	"github.com/audittrail/audittrail/internal/export/s3test"
 	"github.com/audittrail/audittrail/internal/store"
 	"github.com/audittrail/audittrail/internal/store/pebble"
 	"github.com/audittrail/audittrail/internal/store/storetest"
@@ -101,28 +102,6 @@ func runUntil(t *testing.T, l *testLog, sink Sink, opts Options, size uint64) *R
 	return r
 }
 
-// fakeS3 is gofakes3 in-process, behind a fault-injecting transport.
-type fakeS3 struct {
-	url    string
-	faults *faultyTransport
-}
-
-func newFakeS3(t *testing.T, bucket string) (*fakeS3, *S3) {
-	t.Helper()
-	srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
-	t.Cleanup(srv.Close)
-	f := &fakeS3{url: srv.URL, faults: &faultyTransport{next: http.DefaultTransport}}
-	b, err := NewS3(S3Config{Bucket: bucket, Endpoint: srv.URL, PathStyle: true, AccessKeyID: "k", SecretAccessKey: "s",
-		HTTPClient: &http.Client{Transport: f.faults}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
-	return f, b
-}
-
 // faultyTransport fails the next requests on demand: unavailable answers
 // 503 without forwarding; dropAcks forwards PUTs and then loses the answer,
 // as a network failure after the server stored the object would.
@@ -131,6 +110,7 @@ type faultyTransport struct {
 	unavailable atomic.Int32
 	dropAcks    atomic.Int32
 	puts        atomic.Int32
+	conflicts   atomic.Int32 // PUTs answered 412: If-None-Match found the object
 }
 
 func (f *faultyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -142,6 +122,9 @@ func (f *faultyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := f.next.RoundTrip(req)
 	if req.Method == http.MethodPut && err == nil {
 		f.puts.Add(1)
+		if resp.StatusCode == http.StatusPreconditionFailed {
+			f.conflicts.Add(1)
+		}
 		if f.dropAcks.Load() > 0 {
 			f.dropAcks.Add(-1)
 			resp.Body.Close()
@@ -151,33 +134,72 @@ func (f *faultyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+// bucketBackends are the S3 servers the object sinks are tested on: gofakes3
+// in-process and versitygw, a real S3 server process.
+var bucketBackends = []struct {
+	name string
+	open func(t *testing.T, bucket string) (*faultyTransport, *S3)
+}{
+	{"gofakes3", func(t *testing.T, bucket string) (*faultyTransport, *S3) {
+		srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+		t.Cleanup(srv.Close)
+		return newFaultyBucket(t, S3Config{Bucket: bucket, Endpoint: srv.URL, AccessKeyID: "k", SecretAccessKey: "s"})
+	}},
+	{"versitygw", func(t *testing.T, bucket string) (*faultyTransport, *S3) {
+		gw := s3test.New(t)
+		gw.Start()
+		return newFaultyBucket(t, S3Config{Bucket: bucket, Endpoint: gw.URL(), AccessKeyID: s3test.AccessKey, SecretAccessKey: s3test.SecretKey})
+	}},
+}
+
+func newFaultyBucket(t *testing.T, cfg S3Config) (*faultyTransport, *S3) {
+	t.Helper()
+	f := &faultyTransport{next: http.DefaultTransport}
+	cfg.PathStyle, cfg.HTTPClient = true, &http.Client{Transport: f}
+	b, err := NewS3(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(cfg.Bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	return f, b
+}
+
 func TestArchiveSinkDeliversEveryEventOnce(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		faults func(*faultyTransport)
-	}{
-		{"healthy", func(*faultyTransport) {}},
-		{"s3 answers 503 for a while", func(f *faultyTransport) { f.unavailable.Store(12) }},
-		{"acknowledgements lost", func(f *faultyTransport) { f.dropAcks.Store(4) }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			l := newTestLog(t)
-			l.add(t, 30)
-			fake, bucket := newFakeS3(t, "audit")
-			tc.faults(fake.faults)
-			runUntil(t, l, NewArchiveSink(bucket, l, l.signer, "archive"), fastOptions("archive"), 30)
-			l.add(t, 11)
-			fake.faults.dropAcks.Store(2)
-			runUntil(t, l, NewArchiveSink(bucket, l, l.signer, "archive"), fastOptions("archive"), 41)
-			rep, err := VerifyBucket(context.Background(), bucket, "archive", l.verifier)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !rep.OK(false) || rep.Events != 41 || rep.Checkpointed != 41 {
-				t.Fatalf("verify: %s\n%s", rep.Summary(), strings.Join(rep.Problems, "\n"))
-			}
-			checkEachEventOnce(t, bucket, "archive/"+LogID(l.signer.Name()), 41)
-		})
+	for _, be := range bucketBackends {
+		for _, tc := range []struct {
+			name   string
+			faults func(*faultyTransport)
+		}{
+			{"healthy", func(*faultyTransport) {}},
+			{"s3 answers 503 for a while", func(f *faultyTransport) { f.unavailable.Store(12) }},
+			{"acknowledgements lost", func(f *faultyTransport) { f.dropAcks.Store(4) }},
+		} {
+			t.Run(be.name+"/"+tc.name, func(t *testing.T) {
+				l := newTestLog(t)
+				l.add(t, 30)
+				faults, bucket := be.open(t, "audit")
+				tc.faults(faults)
+				runUntil(t, l, NewArchiveSink(bucket, l, l.signer, "archive"), fastOptions("archive"), 30)
+				l.add(t, 11)
+				faults.dropAcks.Store(2)
+				runUntil(t, l, NewArchiveSink(bucket, l, l.signer, "archive"), fastOptions("archive"), 41)
+				// Every lost acknowledgement is retried into a 412, which the
+				// sink resolves by comparing hashes.
+				if faults.puts.Load() == 0 || faults.conflicts.Load() < 2 {
+					t.Fatalf("%d PUTs, %d answered 412: the retries after lost acknowledgements did not meet the stored objects", faults.puts.Load(), faults.conflicts.Load())
+				}
+				rep, err := VerifyBucket(context.Background(), bucket, "archive", l.verifier)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !rep.OK(false) || rep.Events != 41 || rep.Checkpointed != 41 {
+					t.Fatalf("verify: %s\n%s", rep.Summary(), strings.Join(rep.Problems, "\n"))
+				}
+				checkEachEventOnce(t, bucket, "archive/"+LogID(l.signer.Name()), 41)
+			})
+		}
 	}
 }
 
