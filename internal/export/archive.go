@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
 	"strings"
 	"time"
@@ -299,7 +300,7 @@ func ParseDigest(signed []byte, v note.Verifier) (*Digest, error) {
 	}
 	switch f := strings.Fields(lines[3]); {
 	case len(f) == 2 && f[0] == "previous" && f[1] == "none":
-	case len(f) == 3 && f[0] == "previous":
+	case len(f) == 3 && f[0] == "previous" && isSHA256Hex(f[2]) && fs.ValidPath(f[1]):
 		d.PrevKey, d.PrevSHA256 = f[1], f[2]
 	default:
 		return nil, fmt.Errorf("bad previous line %q", lines[3])
@@ -314,6 +315,9 @@ func ParseDigest(signed []byte, v note.Verifier) (*Digest, error) {
 			if errors.Join(e1, e2, e3) != nil || last < first {
 				return nil, fmt.Errorf("bad object line %q", l)
 			}
+			if !isSHA256Hex(f[4]) || !fs.ValidPath(f[1]) {
+				return nil, fmt.Errorf("bad object line %q", l)
+			}
 			d.Objects = append(d.Objects, DigestEntry{Key: f[1], First: first, Last: last, SHA256: f[4], Bytes: size})
 		case len(f) == 2 && f[0] == "checkpoint" && d.Checkpoint == nil:
 			if d.Checkpoint, err = base64.StdEncoding.DecodeString(f[1]); err != nil {
@@ -323,5 +327,14 @@ func ParseDigest(signed []byte, v note.Verifier) (*Digest, error) {
 			return nil, fmt.Errorf("unexpected line %q", l)
 		}
 	}
+	// One spelling per digest: what was signed is exactly what is read.
+	if d.text() != n.Text {
+		return nil, errors.New("not in canonical form (spacing, number or hex spelling)")
+	}
 	return d, nil
+}
+
+func isSHA256Hex(s string) bool {
+	b, err := hex.DecodeString(s)
+	return err == nil && len(b) == sha256.Size && hex.EncodeToString(b) == s
 }
