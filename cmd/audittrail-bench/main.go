@@ -54,6 +54,9 @@ func main() {
 		cpuprofile = flag.String("cpuprofile", "", "write an ingest CPU profile here")
 		pgServer   = flag.String("postgres", "", "PostgreSQL server URL (a user that may create databases): also run the PostgreSQL store and a hand-made table on the same workload")
 		skipPebble = flag.Bool("skip-embedded", false, "with -postgres, skip the embedded store's run")
+		exportTo   = flag.String("export", "", "measure the export sinks instead: \"dir\" (a local directory) or s3://BUCKET (with -s3-endpoint and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
+		s3Endpoint = flag.String("s3-endpoint", "", "with -export s3://…, the S3 server URL")
+		rounds     = flag.Int("rounds", 3, "with -export, ingest rounds without and with each sink")
 	)
 	flag.DurationVar(&settle, "settle", 60*time.Second, "pause before the quiescent search phase of the embedded store")
 	flag.DurationVar(&underLoad, "under-load", 30*time.Second, "how long to search while ingest runs at -load of the measured maximum (0: skip)")
@@ -61,6 +64,9 @@ func main() {
 	flag.Parse()
 	fmt.Printf("machine: %d CPUs, %s/%s, %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	err := func() error {
+		if *exportTo != "" {
+			return runExport(*exportTo, *s3Endpoint, *events, *clients, *batch, *rounds)
+		}
 		if !*skipPebble {
 			if err := run(*events, *clients, *batch, *queries, *dir, *cpuprofile); err != nil {
 				return err
@@ -118,54 +124,12 @@ const benchOrigin = "bench.example/audittrail"
 // settle, when not nil, prepares the store for a second, quiescent search
 // phase.
 func runServer(st store.Store, reg *prometheus.Registry, events, clients, batch, queries int, settle func() error, cpuprofile string) (float64, error) {
-	skey, _, err := tlog.GenerateKey(benchOrigin)
+	bs, err := serveInProcess(st, reg)
 	if err != nil {
 		return 0, err
 	}
-	checkpointer, err := tlog.NewCheckpointer(st, skey, tlog.DefaultCheckpointerOptions())
-	if err != nil {
-		return 0, err
-	}
-	logCtx, stopLog := context.WithCancel(context.Background())
-	defer stopLog()
-	go checkpointer.Run(logCtx)
-	cfg := server.DefaultConfig()
-	cfg.PageTokenKey = bytes.Repeat([]byte{1}, 32)
-	// The bench calls as the bootstrap admin, which needs no policy.
-	if err := st.CreateToken(context.Background(), store.Token{ID: "bench", Hash: server.HashToken(token), Principal: access.AdminPrincipal, CreateTime: time.Now()}); err != nil {
-		return 0, err
-	}
-	srv, err := server.New(cfg, server.Deps{
-		Store:  st,
-		Log:    checkpointer,
-		Logger: slog.New(slog.DiscardHandler), Registerer: reg, Gatherer: reg,
-	})
-	if err != nil {
-		return 0, err
-	}
-	h, err := srv.Handler()
-	if err != nil {
-		return 0, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	hs := &http.Server{Handler: h, Protocols: &protocols}
-	go hs.Serve(ln)
-	defer hs.Close()
-
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close()
-	c := pb.NewEventServiceClient(conn)
-	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token)
+	defer bs.close()
+	checkpointer, ln, conn, c, ctx := bs.checkpointer, bs.ln, bs.conn, bs.c, bs.ctx
 
 	fmt.Printf("ingest: %d events, %d clients, batches of %d\n", events, clients, batch)
 	if cpuprofile != "" {
@@ -230,6 +194,76 @@ func runServer(st store.Store, reg *prometheus.Registry, events, clients, batch,
 		histDelta(before, after, "audittrail_store_commit_seconds", "audittrail_store_commit_group_events", "audittrail_store_search_seconds")
 	}
 	return rate, storeSearches(st, kinds, queries)
+}
+
+// benchServer is the server running in-process over a store, and a gRPC
+// client of it as the bootstrap admin.
+type benchServer struct {
+	checkpointer *tlog.Checkpointer
+	signerKey    string
+	ln           net.Listener
+	conn         *grpc.ClientConn
+	c            pb.EventServiceClient
+	ctx          context.Context
+	close        func()
+}
+
+func serveInProcess(st store.Store, reg *prometheus.Registry) (*benchServer, error) {
+	skey, _, err := tlog.GenerateKey(benchOrigin)
+	if err != nil {
+		return nil, err
+	}
+	checkpointer, err := tlog.NewCheckpointer(st, skey, tlog.DefaultCheckpointerOptions())
+	if err != nil {
+		return nil, err
+	}
+	logCtx, cancelLog := context.WithCancel(context.Background())
+	logDone := make(chan struct{})
+	go func() { checkpointer.Run(logCtx); close(logDone) }()
+	stopLog := func() { cancelLog(); <-logDone }
+	cfg := server.DefaultConfig()
+	cfg.PageTokenKey = bytes.Repeat([]byte{1}, 32)
+	// The bench calls as the bootstrap admin, which needs no policy.
+	if err := st.CreateToken(context.Background(), store.Token{ID: "bench", Hash: server.HashToken(token), Principal: access.AdminPrincipal, CreateTime: time.Now()}); err != nil {
+		stopLog()
+		return nil, err
+	}
+	srv, err := server.New(cfg, server.Deps{
+		Store:  st,
+		Log:    checkpointer,
+		Logger: slog.New(slog.DiscardHandler), Registerer: reg, Gatherer: reg,
+	})
+	if err != nil {
+		stopLog()
+		return nil, err
+	}
+	h, err := srv.Handler()
+	if err != nil {
+		stopLog()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		stopLog()
+		return nil, err
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	hs := &http.Server{Handler: h, Protocols: &protocols}
+	go hs.Serve(ln)
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
+	if err != nil {
+		hs.Close()
+		stopLog()
+		return nil, err
+	}
+	return &benchServer{
+		checkpointer: checkpointer, signerKey: skey, ln: ln, conn: conn, c: pb.NewEventServiceClient(conn),
+		ctx:   metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token),
+		close: func() { conn.Close(); hs.Close(); stopLog() },
+	}, nil
 }
 
 // queryKinds is the search query set of the core issue.

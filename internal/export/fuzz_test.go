@@ -19,7 +19,7 @@ func FuzzParseDigest(f *testing.F) {
 	signer, _ := note.NewSigner(skey)
 	verifier, _ := note.NewVerifier(vkey)
 	d := Digest{Origin: "fuzz.example/log", Number: 2, PrevKey: "digests/0000000001.digest", PrevSHA256: strings.Repeat("a", 64),
-		Objects: []DigestEntry{{Key: "events/2026/12/01/1-2.jsonl.gz", First: 1, Last: 2, SHA256: strings.Repeat("b", 64), Bytes: 10}},
+		Objects:    []DigestEntry{{Key: "events/2026/12/01/1-2.jsonl.gz", First: 1, Last: 2, SHA256: strings.Repeat("b", 64), Bytes: 10}},
 		Checkpoint: []byte("fuzz.example/log\n3\nAAAA\n\n— x\n")}
 	f.Add(d.text())
 	f.Add(DigestHeader + "\nlog fuzz.example/log\nnumber 1\nprevious none\n")

@@ -686,15 +686,27 @@ func (s *Store) ReadRange(ctx context.Context, from uint64, n int) ([]store.Reco
 		return nil, fmt.Errorf("pebble store: read range: %w", err)
 	}
 	defer it.Close()
+	// One iterator over the events serves every lookup of the range: a
+	// Get per event would build a new iterator each time.
+	evIt, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{prefixEvent}, UpperBound: []byte{prefixEvent + 1}})
+	if err != nil {
+		return nil, fmt.Errorf("pebble store: read range: %w", err)
+	}
+	defer evIt.Close()
 	var out []store.Record
 	for ok := it.First(); ok && len(out) < n; ok = it.Next() {
-		rec, err := s.getByOrder(it.Value()[:orderLen])
+		order := it.Value()[:orderLen]
+		key := eventKey(order)
+		if !evIt.SeekGE(key) || !bytes.Equal(evIt.Key(), key) {
+			return nil, fmt.Errorf("pebble store: event for index entry: %w", errors.Join(pebble.ErrNotFound, evIt.Error()))
+		}
+		rec, err := decodeRecord(order, evIt.Value())
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, rec)
 	}
-	return out, it.Error()
+	return out, errors.Join(it.Error(), evIt.Error())
 }
 
 // readHashes reads tree hashes; every index must exist. Level-0 hashes are
