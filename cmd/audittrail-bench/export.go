@@ -47,7 +47,7 @@ func runExport(dest, s3Endpoint string, events, clients, batch, reps int) error 
 						return err
 					}
 					during = func() (func(), error) {
-						_, stop, err := bs.startSink(typ, "live", objs)
+						_, stop, err := bs.startSink(typ, "live", objs, fmt.Sprint("bench/", n))
 						return stop, err
 					}
 				}
@@ -67,7 +67,7 @@ func runExport(dest, s3Endpoint string, events, clients, batch, reps int) error 
 						return err
 					}
 					start := time.Now()
-					r, stop, err := bs.startSink(typ, "catchup", objs)
+					r, stop, err := bs.startSink(typ, "catchup", objs, fmt.Sprint("bench/", n))
 					if err != nil {
 						return err
 					}
@@ -151,14 +151,16 @@ func (b *benchStore) ingest(events, clients, batch int, during func() (func(), e
 	return float64(events) / elapsed.Seconds(), nil
 }
 
-func (b *benchStore) startSink(typ, name string, objs export.Objects) (*export.Runner, func(), error) {
+// startSink runs a sink writing under prefix (a new one per run: runs must
+// not meet each other's objects in a shared bucket).
+func (b *benchStore) startSink(typ, name string, objs export.Objects, prefix string) (*export.Runner, func(), error) {
 	signer, err := note.NewSigner(b.bs.signerKey)
 	if err != nil {
 		return nil, nil, err
 	}
-	var sink export.Sink = export.NewParquetSink(objs, "bench")
+	var sink export.Sink = export.NewParquetSink(objs, prefix)
 	if typ == "s3-archive" {
-		sink = export.NewArchiveSink(objs, b.st, signer, "bench")
+		sink = export.NewArchiveSink(objs, b.st, signer, prefix)
 	}
 	opts := export.DefaultOptions()
 	opts.Name, opts.Type = name, typ
@@ -169,7 +171,13 @@ func (b *benchStore) startSink(typ, name string, objs export.Objects) (*export.R
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.Run(ctx, time.Minute); close(done) }()
-	return r, func() { cancel(); <-done }, nil
+	return r, func() {
+		cancel()
+		<-done
+		if e := r.Status().LastError; e != "" {
+			fmt.Printf("%s sink %s: last error: %s\n", typ, name, e)
+		}
+	}, nil
 }
 
 func waitCaughtUp(r *export.Runner, size uint64) error {
