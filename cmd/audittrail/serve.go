@@ -227,7 +227,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if ml := c.limits.apply(&cfg, c.env.getenv); ml > 0 {
 		log.Info("soft memory limit", "bytes", ml)
 	}
-	sinks, err := newSinkSet(sinkCfgs, st, skey, c.env.getenv, log, reg)
+	sinks, err := newSinkSet(sinkCfgs, st, skey, c.env.getenv, log, reg, buildVersion().Version)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/audittrail/audittrail/internal/event"
 	"github.com/audittrail/audittrail/internal/export"
+	"github.com/audittrail/audittrail/internal/export/format"
 	"github.com/audittrail/audittrail/internal/store"
 )
 
@@ -25,12 +26,19 @@ import (
 // (docs/EXPORT.md).
 type sinkConfig struct {
 	Name string `yaml:"name"`
-	// Type is s3-archive or parquet.
+	// Type is s3-archive, parquet or webhook.
 	Type string `yaml:"type"`
-	// Exactly one destination: an S3 bucket or a local directory.
-	S3     *s3SinkConfig `yaml:"s3"`
-	Dir    string        `yaml:"dir"`
-	Prefix string        `yaml:"prefix"`
+	// Exactly one destination: an S3 bucket or a local directory (object
+	// sinks), or a webhook.
+	S3      *s3SinkConfig `yaml:"s3"`
+	Dir     string        `yaml:"dir"`
+	Webhook *struct {
+		URL        string `yaml:"url"`
+		SecretFile string `yaml:"secret_file"`
+	} `yaml:"webhook"`
+	// Format of a streaming sink's events: native (default) or ocsf.
+	Format string `yaml:"format"`
+	Prefix string `yaml:"prefix"`
 	Flush  struct {
 		MaxEvents int           `yaml:"max_events"`
 		MaxBytes  int           `yaml:"max_bytes"`
@@ -93,10 +101,16 @@ func parseSinks(file string, n *yaml.Node) ([]sinkConfig, error) {
 			return nil, bad("name must be 1-63 of a-z, 0-9 and '-', starting with a letter or digit")
 		case seen[sc.Name] != 0:
 			return nil, bad("name already used by the sink at line %d", seen[sc.Name])
-		case sc.Type != "s3-archive" && sc.Type != "parquet":
-			return nil, bad("type must be s3-archive or parquet, got %q", sc.Type)
-		case (sc.S3 == nil) == (sc.Dir == ""):
+		case sc.Type != "s3-archive" && sc.Type != "parquet" && sc.Type != "webhook":
+			return nil, bad("type must be s3-archive, parquet or webhook, got %q", sc.Type)
+		case sc.Type == "webhook" && (sc.Webhook == nil || sc.S3 != nil || sc.Dir != ""):
+			return nil, bad("a webhook sink takes a webhook: {url, secret_file} and no s3 or dir")
+		case sc.Type == "webhook" && (sc.Webhook.URL == "" || sc.Webhook.SecretFile == ""):
+			return nil, bad("webhook.url and webhook.secret_file are required")
+		case sc.Type != "webhook" && (sc.Webhook != nil || (sc.S3 == nil) == (sc.Dir == "")):
 			return nil, bad("give exactly one destination: s3 (a bucket) or dir (a directory)")
+		case sc.Format != "" && (sc.Type != "webhook" || (sc.Format != "native" && sc.Format != "ocsf")):
+			return nil, bad("format is native or ocsf, for webhook sinks only")
 		case sc.Type == "s3-archive" && (len(sc.Filter.EventSources)+len(sc.Filter.Actions)+len(sc.Filter.Workspaces) > 0):
 			return nil, bad("an s3-archive takes no filter: it must hold every event of the log to be verifiable")
 		case sc.Flush.MaxEvents < 0 || sc.Flush.MaxBytes < 0 || sc.Flush.MaxAge < 0 || sc.DigestInterval < 0:
@@ -169,7 +183,7 @@ func (s *sinkSet) Sinks(ctx context.Context) []export.Status {
 }
 
 // newSinkSet builds a runner per configured sink; nothing runs until start.
-func newSinkSet(cfgs []sinkConfig, st store.Store, signerKey string, getenv func(string) string, log *slog.Logger, reg prometheus.Registerer) (*sinkSet, error) {
+func newSinkSet(cfgs []sinkConfig, st store.Store, signerKey string, getenv func(string) string, log *slog.Logger, reg prometheus.Registerer, version string) (*sinkSet, error) {
 	set := &sinkSet{}
 	if len(cfgs) == 0 {
 		return set, nil
@@ -180,10 +194,6 @@ func newSinkSet(cfgs []sinkConfig, st store.Store, signerKey string, getenv func
 	}
 	m := export.NewMetrics(reg)
 	for _, sc := range cfgs {
-		objs, err := sc.objects(getenv)
-		if err != nil {
-			return nil, err
-		}
 		opts := export.DefaultOptions()
 		opts.Name, opts.Type, opts.Logger = sc.Name, sc.Type, log
 		if sc.Flush.MaxEvents > 0 {
@@ -201,10 +211,19 @@ func newSinkSet(cfgs []sinkConfig, st store.Store, signerKey string, getenv func
 		opts.Filter = sc.filter()
 		var sink export.Sink
 		switch sc.Type {
-		case "s3-archive":
-			sink = export.NewArchiveSink(objs, st, signer, sc.Prefix)
-		case "parquet":
+		case "webhook":
+			if sink, err = sc.webhook(version); err != nil {
+				return nil, err
+			}
+		default:
+			objs, err := sc.objects(getenv)
+			if err != nil {
+				return nil, err
+			}
 			sink = export.NewParquetSink(objs, sc.Prefix)
+			if sc.Type == "s3-archive" {
+				sink = export.NewArchiveSink(objs, st, signer, sc.Prefix)
+			}
 		}
 		r, err := export.NewRunner(st, sink, m, opts)
 		if err != nil {
@@ -252,6 +271,24 @@ func (sc *sinkConfig) filter() func(*event.Event) bool {
 	return func(e *event.Event) bool {
 		return match(f.EventSources, e.EventSource) && match(f.Actions, e.Action) && match(f.Workspaces, e.Workspace)
 	}
+}
+
+// webhook builds a webhook sink; its secret is read from a file.
+func (sc *sinkConfig) webhook(version string) (*export.WebhookSink, error) {
+	secret, err := os.ReadFile(sc.Webhook.SecretFile)
+	if err != nil {
+		return nil, fmt.Errorf("sink %q (config line %d): webhook.secret_file: %w", sc.Name, sc.line, err)
+	}
+	f := export.Formatter(format.Native)
+	if sc.Format == "ocsf" {
+		p := format.Product{Name: "audittrail", Vendor: "audittrail", Version: version}
+		f = func(r store.Record) ([]byte, error) { return format.OCSF(r, p, "") }
+	}
+	w, err := export.NewWebhookSink(export.WebhookConfig{URL: sc.Webhook.URL, Secret: []byte(strings.TrimSpace(string(secret))), Format: f})
+	if err != nil {
+		return nil, fmt.Errorf("sink %q (config line %d): %w", sc.Name, sc.line, err)
+	}
+	return w, nil
 }
 
 // objects opens the sink's destination, reading credentials from the

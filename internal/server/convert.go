@@ -47,7 +47,9 @@ func eventFromProto(id string, p *pb.Event) (*event.Event, error) {
 	return e, nil
 }
 
-func eventToProto(r store.Record) *pb.Event {
+// EventProto is the API form of a stored event (its REST JSON through
+// protojson), as every RPC and the native export format return it.
+func EventProto(r store.Record) *pb.Event {
 	e := r.Event
 	return &pb.Event{
 		Name:              e.Name(),

@@ -247,7 +247,7 @@ func (l *logServer) GetEventProof(ctx context.Context, req *pb.GetEventProofRequ
 		eid, _ := event.IDBytes(rec.Event.ID)
 		leaf := tlog.EventLeaf(latest.Origin, rec.Seq, rec.Event.ReceiveTime.UnixNano(), eid, rec.Salt, rec.Stored)
 		return &pb.EventProof{
-			Event: eventToProto(rec), StoredEvent: rec.Stored, Salt: rec.Salt, Seq: int64(rec.Seq),
+			Event: EventProto(rec), StoredEvent: rec.Stored, Salt: rec.Salt, Seq: int64(rec.Seq),
 			Leaf: leaf.Marshal(), Inclusion: incl, Checkpoint: cp,
 		}, nil
 	})

@@ -134,7 +134,7 @@ func duplicateError(id string, err error) error {
 
 func storedEvent(e *event.Event, r store.AppendResult) *pb.Event {
 	e.ReceiveTime = r.ReceiveTime
-	return eventToProto(store.Record{Seq: r.Seq, Event: e})
+	return EventProto(store.Record{Seq: r.Seq, Event: e})
 }
 
 // BatchCreateEvents implements pb.EventServiceServer.
@@ -207,7 +207,7 @@ func (s *Server) GetEvent(ctx context.Context, req *pb.GetEventRequest) (*pb.Eve
 		if err != nil {
 			return nil, err
 		}
-		out := []*pb.Event{eventToProto(rec)}
+		out := []*pb.Event{EventProto(rec)}
 		if err := s.fillLoginNames(ctx, out); err != nil {
 			return nil, err
 		}
@@ -278,7 +278,7 @@ func (s *Server) search(ctx context.Context, id *Identity, req *pb.SearchEventsR
 		SearchedUntilTime: timestamppb.New(q.Filter.Start),
 	}
 	for _, r := range res.Records {
-		resp.Events = append(resp.Events, eventToProto(r))
+		resp.Events = append(resp.Events, EventProto(r))
 	}
 	if err := s.fillLoginNames(ctx, resp.Events); err != nil {
 		return nil, err

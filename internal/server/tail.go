@@ -71,7 +71,7 @@ func (s *Server) Tail(ctx context.Context, filter *pb.Filter, from int64, send f
 			for _, r := range recs {
 				next = r.Seq + 1
 				if f.Match(r.Event) && id.canSee(r.Event) {
-					out = append(out, eventToProto(r))
+					out = append(out, EventProto(r))
 					nexts = append(nexts, int64(next))
 				}
 			}
