@@ -8,6 +8,7 @@ import (
 	"path"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,10 @@ type sinkConfig struct {
 		URL        string `yaml:"url"`
 		SecretFile string `yaml:"secret_file"`
 	} `yaml:"webhook"`
+	NATS *struct {
+		URL     string `yaml:"url"`
+		Subject string `yaml:"subject"`
+	} `yaml:"nats"`
 	// Format of a streaming sink's events: native (default) or ocsf.
 	Format string `yaml:"format"`
 	Prefix string `yaml:"prefix"`
@@ -101,16 +106,18 @@ func parseSinks(file string, n *yaml.Node) ([]sinkConfig, error) {
 			return nil, bad("name must be 1-63 of a-z, 0-9 and '-', starting with a letter or digit")
 		case seen[sc.Name] != 0:
 			return nil, bad("name already used by the sink at line %d", seen[sc.Name])
-		case sc.Type != "s3-archive" && sc.Type != "parquet" && sc.Type != "webhook":
-			return nil, bad("type must be s3-archive, parquet or webhook, got %q", sc.Type)
+		case !slices.Contains([]string{"s3-archive", "parquet", "webhook", "nats"}, sc.Type):
+			return nil, bad("type must be s3-archive, parquet, webhook or nats, got %q", sc.Type)
+		case sc.Type == "nats" && (sc.NATS == nil || sc.NATS.URL == "" || sc.NATS.Subject == "" || sc.S3 != nil || sc.Dir != "" || sc.Webhook != nil):
+			return nil, bad("a nats sink takes nats: {url, subject} and no other destination")
 		case sc.Type == "webhook" && (sc.Webhook == nil || sc.S3 != nil || sc.Dir != ""):
 			return nil, bad("a webhook sink takes a webhook: {url, secret_file} and no s3 or dir")
 		case sc.Type == "webhook" && (sc.Webhook.URL == "" || sc.Webhook.SecretFile == ""):
 			return nil, bad("webhook.url and webhook.secret_file are required")
-		case sc.Type != "webhook" && (sc.Webhook != nil || (sc.S3 == nil) == (sc.Dir == "")):
+		case (sc.Type == "s3-archive" || sc.Type == "parquet") && (sc.Webhook != nil || sc.NATS != nil || (sc.S3 == nil) == (sc.Dir == "")):
 			return nil, bad("give exactly one destination: s3 (a bucket) or dir (a directory)")
-		case sc.Format != "" && (sc.Type != "webhook" || (sc.Format != "native" && sc.Format != "ocsf")):
-			return nil, bad("format is native or ocsf, for webhook sinks only")
+		case sc.Format != "" && ((sc.Type != "webhook" && sc.Type != "nats") || (sc.Format != "native" && sc.Format != "ocsf")):
+			return nil, bad("format is native or ocsf, for webhook and nats sinks only")
 		case sc.Type == "s3-archive" && (len(sc.Filter.EventSources)+len(sc.Filter.Actions)+len(sc.Filter.Workspaces) > 0):
 			return nil, bad("an s3-archive takes no filter: it must hold every event of the log to be verifiable")
 		case sc.Flush.MaxEvents < 0 || sc.Flush.MaxBytes < 0 || sc.Flush.MaxAge < 0 || sc.DigestInterval < 0:
@@ -215,6 +222,12 @@ func newSinkSet(cfgs []sinkConfig, st store.Store, signerKey string, getenv func
 			if sink, err = sc.webhook(version); err != nil {
 				return nil, err
 			}
+		case "nats":
+			n, err := export.NewNATSSink(export.NATSConfig{URL: sc.NATS.URL, Subject: sc.NATS.Subject, Format: sc.formatter(version)})
+			if err != nil {
+				return nil, fmt.Errorf("sink %q (config line %d): %w", sc.Name, sc.line, err)
+			}
+			sink = n
 		default:
 			objs, err := sc.objects(getenv)
 			if err != nil {
@@ -273,18 +286,22 @@ func (sc *sinkConfig) filter() func(*event.Event) bool {
 	}
 }
 
+// formatter renders events for a streaming sink in its format.
+func (sc *sinkConfig) formatter(version string) export.Formatter {
+	if sc.Format == "ocsf" {
+		p := format.Product{Name: "audittrail", Vendor: "audittrail", Version: version}
+		return func(r store.Record) ([]byte, error) { return format.OCSF(r, p, "") }
+	}
+	return format.Native
+}
+
 // webhook builds a webhook sink; its secret is read from a file.
 func (sc *sinkConfig) webhook(version string) (*export.WebhookSink, error) {
 	secret, err := os.ReadFile(sc.Webhook.SecretFile)
 	if err != nil {
 		return nil, fmt.Errorf("sink %q (config line %d): webhook.secret_file: %w", sc.Name, sc.line, err)
 	}
-	f := export.Formatter(format.Native)
-	if sc.Format == "ocsf" {
-		p := format.Product{Name: "audittrail", Vendor: "audittrail", Version: version}
-		f = func(r store.Record) ([]byte, error) { return format.OCSF(r, p, "") }
-	}
-	w, err := export.NewWebhookSink(export.WebhookConfig{URL: sc.Webhook.URL, Secret: []byte(strings.TrimSpace(string(secret))), Format: f})
+	w, err := export.NewWebhookSink(export.WebhookConfig{URL: sc.Webhook.URL, Secret: []byte(strings.TrimSpace(string(secret))), Format: sc.formatter(version)})
 	if err != nil {
 		return nil, fmt.Errorf("sink %q (config line %d): %w", sc.Name, sc.line, err)
 	}

@@ -16,7 +16,7 @@ func TestParseSinks(t *testing.T) {
 		{"archive and parquet", "sinks:\n  - name: a\n    type: s3-archive\n" + s3 + "  - name: lake\n    type: parquet\n    dir: /tmp/lake\n    filter: {event_sources: ['svc-*']}\n", ""},
 		{"unknown key", "sinks:\n  - name: a\n    type: s3-archive\n    flush: {max_event: 5}\n" + s3, "line 4: unknown key \"max_event\""},
 		{"unknown nested key", "sinks:\n  - name: a\n    type: s3-archive\n    s3: {bucket: b, secret_key: x}\n", "line 4: unknown key \"secret_key\""},
-		{"bad type", "sinks:\n  - name: a\n    type: kafka\n" + s3, "line 2: sink \"a\": type must be s3-archive, parquet or webhook"},
+		{"bad type", "sinks:\n  - name: a\n    type: kafka\n" + s3, "line 2: sink \"a\": type must be s3-archive, parquet, webhook or nats"},
 		{"bad name", "sinks:\n  - name: A B\n    type: parquet\n    dir: /x\n", "line 2: sink \"A B\": name must be"},
 		{"duplicate name", "sinks:\n  - {name: a, type: parquet, dir: /x}\n  - {name: a, type: parquet, dir: /y}\n", "line 3: sink \"a\": name already used by the sink at line 2"},
 		{"two destinations", "sinks:\n  - name: a\n    type: parquet\n    dir: /x\n" + s3, "exactly one destination"},
@@ -27,8 +27,10 @@ func TestParseSinks(t *testing.T) {
 		{"webhook", "sinks:\n  - name: siem\n    type: webhook\n    format: ocsf\n    webhook: {url: 'https://siem.example/hook', secret_file: /run/s}\n", ""},
 		{"webhook without url", "sinks:\n  - name: siem\n    type: webhook\n    webhook: {secret_file: /run/s}\n", "webhook.url and webhook.secret_file are required"},
 		{"webhook with a bucket", "sinks:\n  - name: siem\n    type: webhook\n    webhook: {url: 'https://x', secret_file: /s}\n" + s3, "no s3 or dir"},
-		{"format on an archive", "sinks:\n  - name: a\n    type: s3-archive\n    format: ocsf\n" + s3, "for webhook sinks only"},
+		{"format on an archive", "sinks:\n  - name: a\n    type: s3-archive\n    format: ocsf\n" + s3, "for webhook and nats sinks only"},
 		{"unknown format", "sinks:\n  - name: siem\n    type: webhook\n    format: cef\n    webhook: {url: 'https://x', secret_file: /s}\n", "format is native or ocsf"},
+		{"nats", "sinks:\n  - name: bus\n    type: nats\n    format: ocsf\n    nats: {url: 'nats://127.0.0.1:4222', subject: audit.events}\n", ""},
+		{"nats without subject", "sinks:\n  - name: bus\n    type: nats\n    nats: {url: 'nats://127.0.0.1:4222'}\n", "takes nats: {url, subject}"},
 		{"bad duration", "sinks:\n  - name: a\n    type: parquet\n    dir: /x\n    flush: {max_age: soon}\n", "line 2: sink"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

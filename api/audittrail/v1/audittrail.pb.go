@@ -2327,7 +2327,7 @@ type Sink struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The name from the configuration.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// s3-archive, parquet or webhook.
+	// s3-archive, parquet, webhook or nats.
 	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
 	// True when the answering replica runs the sink (holds its lease).
 	Running bool `protobuf:"varint,3,opt,name=running,proto3" json:"running,omitempty"`
