@@ -56,7 +56,9 @@ func TestNATSSinkDedupByEventID(t *testing.T) {
 
 	l := newTestLog(t)
 	l.add(t, 40)
-	format := func(r store.Record) ([]byte, error) { return []byte(fmt.Sprintf(`{"id":%q,"seq":%d}`, r.Event.ID, r.Seq)), nil }
+	format := func(r store.Record) ([]byte, error) {
+		return []byte(fmt.Sprintf(`{"id":%q,"seq":%d}`, r.Event.ID, r.Seq)), nil
+	}
 	sink, err := NewNATSSink(NATSConfig{URL: url, Subject: subject, Format: format})
 	if err != nil {
 		t.Fatal(err)
