@@ -123,7 +123,7 @@ func parseSinks(file string, n *yaml.Node) ([]sinkConfig, error) {
 		case sc.Flush.MaxEvents < 0 || sc.Flush.MaxBytes < 0 || sc.Flush.MaxAge < 0 || sc.DigestInterval < 0:
 			return nil, bad("flush limits and digest_interval must not be negative")
 		}
-		for _, g := range slicesConcat(sc.Filter.EventSources, sc.Filter.Actions, sc.Filter.Workspaces) {
+		for _, g := range slices.Concat(sc.Filter.EventSources, sc.Filter.Actions, sc.Filter.Workspaces) {
 			if _, err := path.Match(g, ""); err != nil {
 				return nil, bad("filter pattern %q: %v", g, err)
 			}
@@ -132,14 +132,6 @@ func parseSinks(file string, n *yaml.Node) ([]sinkConfig, error) {
 		out = append(out, sc)
 	}
 	return out, nil
-}
-
-func slicesConcat(ss ...[]string) []string {
-	var out []string
-	for _, s := range ss {
-		out = append(out, s...)
-	}
-	return out
 }
 
 // checkKeys refuses mapping keys that t (a struct, through pointers) has
@@ -176,6 +168,7 @@ func checkKeys(n *yaml.Node, t reflect.Type) error {
 // sinkSet runs the configured sinks.
 type sinkSet struct {
 	runners []*export.Runner
+	sinks   []export.Sink // runners[i] runs sinks[i]
 	wg      sync.WaitGroup
 	stop    context.CancelFunc
 }
@@ -243,6 +236,7 @@ func newSinkSet(cfgs []sinkConfig, st store.Store, signerKey string, getenv func
 			return nil, fmt.Errorf("sink %q (config line %d): %w", sc.Name, sc.line, err)
 		}
 		set.runners = append(set.runners, r)
+		set.sinks = append(set.sinks, sink)
 	}
 	return set, nil
 }
@@ -251,8 +245,14 @@ func newSinkSet(cfgs []sinkConfig, st store.Store, signerKey string, getenv func
 func (s *sinkSet) start(finalTimeout time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
-	for _, r := range s.runners {
-		s.wg.Go(func() { r.Run(ctx, finalTimeout) })
+	for i, r := range s.runners {
+		s.wg.Go(func() {
+			r.Run(ctx, finalTimeout)
+			// Sinks holding a connection (NATS) let it go once they stop.
+			if c, ok := s.sinks[i].(interface{ Close() }); ok {
+				c.Close()
+			}
+		})
 	}
 }
 

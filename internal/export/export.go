@@ -373,16 +373,9 @@ func (r *Runner) saveCursor(ctx context.Context, c Cursor) error {
 // nextBatch returns the batch to deliver, nil when there is nothing yet.
 // A new batch's range is saved as pending before it is returned.
 func (r *Runner) nextBatch(ctx context.Context, c *Cursor, wait bool) (*Batch, error) {
-	size, err := r.log.Size(ctx)
+	size, bound, err := r.readable(ctx)
 	if err != nil {
 		return nil, err
-	}
-	bound := size
-	if bd, ok := r.sink.(Bounder); ok {
-		if bound, err = bd.Bound(ctx); err != nil {
-			return nil, err
-		}
-		bound = min(bound, size)
 	}
 	if c.Pending != nil {
 		recs, err := r.read(ctx, c.Pending.First, c.Pending.Last+1, 0)
@@ -406,16 +399,8 @@ func (r *Runner) nextBatch(ctx context.Context, c *Cursor, wait bool) (*Batch, e
 	r.observeLag(size, c.Next, recs)
 	for wait && !r.full(recs) && r.opts.Now().Sub(started) < r.opts.MaxAge && ctx.Err() == nil {
 		sleep(ctx, r.opts.PollInterval)
-		size, err = r.log.Size(ctx)
-		if err != nil {
+		if _, bound, err = r.readable(ctx); err != nil {
 			return nil, err
-		}
-		bound = size
-		if bd, ok := r.sink.(Bounder); ok {
-			if bound, err = bd.Bound(ctx); err != nil {
-				return nil, err
-			}
-			bound = min(bound, size)
 		}
 		from := c.Next + uint64(len(recs))
 		if bound > from {
@@ -437,6 +422,22 @@ func (r *Runner) nextBatch(ctx context.Context, c *Cursor, wait bool) (*Batch, e
 		return nil, err
 	}
 	return &Batch{First: first, Last: last, Records: r.filter(recs)}, nil
+}
+
+// readable returns the log's size and the end of what the sink may read:
+// the size, or less for a Bounder.
+func (r *Runner) readable(ctx context.Context) (size, bound uint64, err error) {
+	if size, err = r.log.Size(ctx); err != nil {
+		return 0, 0, err
+	}
+	bound = size
+	if bd, ok := r.sink.(Bounder); ok {
+		if bound, err = bd.Bound(ctx); err != nil {
+			return 0, 0, err
+		}
+		bound = min(bound, size)
+	}
+	return size, bound, nil
 }
 
 // read returns the records of seqs [from, to), at most limit (0: all).
